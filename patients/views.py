@@ -1,0 +1,10 @@
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from practice.http import PracticeRequest
+from practice.permissions import practice_required
+
+
+@practice_required
+def index(request: PracticeRequest) -> HttpResponse:
+    return render(request, "patients/index.html")

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from practice.models import Membership, Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str | Promise
+    url_name: str
+    roles: frozenset[str]
+
+    @property
+    def url(self) -> str:
+        return reverse(self.url_name)
+
+
+ALL = frozenset(Role.values)
+NAVIGATION = (
+    NavItem("calendar", _("Calendar"), "sessions:calendar", ALL),
+    NavItem("patients", _("Patients"), "patients:index", ALL),
+    NavItem("payments", _("Payments"), "payments:index", ALL),
+    NavItem("tera", _("Tera"), "tera:index", frozenset({Role.OWNER, Role.THERAPIST})),
+    NavItem("settings", _("Settings"), "practice:settings", frozenset({Role.OWNER})),
+)
+
+
+def navigation_for(membership: Membership | None) -> list[NavItem]:
+    if membership is None:
+        return []
+    return [item for item in NAVIGATION if membership.role in item.roles]
+
+
+def practice(request: HttpRequest) -> dict[str, Any]:
+    membership: Membership | None = getattr(request, "membership", None)
+    match = getattr(request, "resolver_match", None)
+    namespace = match.namespace if match else ""
+    return {
+        "nav_active": next(
+            (item.key for item in NAVIGATION if item.url_name.startswith(namespace + ":")), ""
+        )
+        if namespace
+        else "",
+        "practice": getattr(request, "practice", None),
+        "membership": membership,
+        "navigation": navigation_for(membership),
+        "user_memberships": getattr(request, "memberships", []),
+    }

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from practice.models import Invitation, Language, Membership, Practice, Role, User
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(tz, tz.replace("_", " ")) for tz in sorted(zoneinfo.available_timezones())]
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    username = forms.EmailField(
+        label=_("Email"),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
+
+
+class PasswordPairMixin(forms.Form):
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_password2(self) -> str:
+        p1, p2 = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
+        if p1 and p2 and p1 != p2:
+            raise forms.ValidationError(_("The two passwords differ."))
+        return p2 or ""
+
+    def validate_password_for(self, user: User) -> None:
+        password = self.cleaned_data.get("password2")
+        if password:
+            try:
+                password_validation.validate_password(password, user)
+            except forms.ValidationError as error:
+                self.add_error("password2", error)
+
+
+class SignUpForm(PasswordPairMixin, forms.Form):
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(
+        label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    practice_name = forms.CharField(
+        label=_("Name of your practice"), max_length=120, help_text=_("You can change it later.")
+    )
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"), choices=time_zone_choices, initial="America/Sao_Paulo"
+    )
+    language = forms.ChoiceField(
+        label=_("Language"), choices=Language.choices, initial=Language.PORTUGUESE_BRAZIL
+    )
+
+    field_order = [
+        "first_name", "last_name", "email", "password1", "password2",
+        "practice_name", "time_zone", "language",
+    ]  # fmt: skip
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                _("An account with this email already exists. Sign in or reset your password.")
+            )
+        return email
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self.validate_password_for(
+            User(
+                email=cleaned.get("email", ""),
+                first_name=cleaned.get("first_name", ""),
+                last_name=cleaned.get("last_name", ""),
+            )
+        )
+        return cleaned
+
+
+class AcceptInvitationForm(PasswordPairMixin, forms.Form):
+    """For an invited address that has no account yet."""
+
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
+
+    field_order = ["first_name", "last_name", "language", "password1", "password2"]
+
+    def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self.validate_password_for(
+            User(
+                email=self.email,
+                first_name=cleaned.get("first_name", ""),
+                last_name=cleaned.get("last_name", ""),
+            )
+        )
+        return cleaned
+
+
+class InvitationForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ("email", "role")
+        widgets = {"email": forms.EmailInput(attrs={"autocomplete": "off"})}
+
+    def __init__(self, *args: Any, practice: Practice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.practice = practice
+        self.fields["role"].initial = Role.THERAPIST
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if (
+            Membership.objects.for_practice(self.practice)
+            .active()
+            .filter(user__email__iexact=email)
+            .exists()
+        ):
+            raise forms.ValidationError(_("This person is already a member of the practice."))
+        return email
+
+
+class MembershipRoleForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("role",)
+
+
+class PracticeSettingsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices)
+
+    class Meta:
+        model = Practice
+        fields = ("name", "time_zone", "currency", "language")
+        help_texts = {"currency": _("Three-letter code, e.g. BRL, EUR, USD.")}
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].strip().upper()
+
+
+class AccountForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ("first_name", "last_name", "language")

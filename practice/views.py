@@ -1,0 +1,348 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Case, IntegerField, Value, When
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from practice import services
+from practice.forms import (
+    AcceptInvitationForm,
+    AccountForm,
+    EmailAuthenticationForm,
+    InvitationForm,
+    MembershipRoleForm,
+    PracticeSettingsForm,
+    SignUpForm,
+)
+from practice.http import MaybePracticeRequest, PracticeRequest
+from practice.middleware import SESSION_KEY
+from practice.models import Invitation, Membership, Role, User
+from practice.permissions import owner_objects, owner_required, practice_required
+
+# --- Home and practice choice ---------------------------------------------------------
+
+
+def home(request: MaybePracticeRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("accounts:login")
+    if request.membership is None:
+        return redirect("no_practice")
+    return redirect("sessions:calendar")
+
+
+@login_required
+def no_practice(request: MaybePracticeRequest) -> HttpResponse:
+    if request.membership is not None:
+        return redirect("home")
+    return render(request, "practice/no_practice.html")
+
+
+@login_required
+def practice_new(request: MaybePracticeRequest) -> HttpResponse:
+    """A signed-in person starts another practice of their own."""
+    form = PracticeSettingsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        practice = services.practice_create(
+            name=form.cleaned_data["name"],
+            owner=request.user,  # type: ignore[arg-type]
+            time_zone=form.cleaned_data["time_zone"],
+            language=form.cleaned_data["language"],
+            currency=form.cleaned_data["currency"],
+        )
+        request.session[SESSION_KEY] = practice.pk
+        messages.success(request, _("Practice “%(name)s” created.") % {"name": practice.name})
+        return redirect("home")
+    if request.method == "GET":
+        form = PracticeSettingsForm(initial={"time_zone": "America/Sao_Paulo", "currency": "BRL"})
+    return render(request, "practice/practice_new.html", {"form": form})
+
+
+@practice_required
+def practice_switch(request: PracticeRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(Membership.objects.of_user(request.user), practice_id=pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    request.session[SESSION_KEY] = membership.practice_id
+    messages.info(request, _("You are now in %(name)s.") % {"name": membership.practice.name})
+    return redirect("home")
+
+
+# --- Accounts -------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    form_class = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+def signup(request: MaybePracticeRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user, practice = services.user_sign_up(
+            email=data["email"],
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            language=data["language"],
+            practice_name=data["practice_name"],
+            time_zone=data["time_zone"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[SESSION_KEY] = practice.pk
+        messages.success(request, _("Welcome to Holos. Your practice is ready."))
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def account(request: MaybePracticeRequest) -> HttpResponse:
+    form = AccountForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Your account was updated."))
+        return redirect("accounts:account")
+    return render(request, "registration/account.html", {"form": form})
+
+
+def invitation(request: MaybePracticeRequest, token: str) -> HttpResponse:
+    """Accept an invitation. A signed-in person must be the invited address; anyone
+    else, like a missing or expired token, gets 404."""
+    invitation = get_object_or_404(
+        Invitation.objects.pending().select_related("practice"), token=token
+    )
+    user = request.user
+    if user.is_authenticated:
+        if user.email.lower() != invitation.email.lower():  # type: ignore[union-attr]
+            raise Http404
+        if request.method == "POST":
+            return _accept(request, invitation, user)  # type: ignore[arg-type]
+        return render(request, "registration/invitation.html", {"invitation": invitation})
+
+    existing = User.objects.filter(email__iexact=invitation.email).first()
+    if existing is not None:
+        messages.info(request, _("Sign in as %(email)s to accept.") % {"email": existing.email})
+        return redirect(f"{reverse_lazy('accounts:login')}?next={request.path}")
+    form = AcceptInvitationForm(
+        request.POST or None,
+        email=invitation.email,
+        initial={"language": invitation.practice.language},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        new_user = User.objects.create_user(
+            email=invitation.email,
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            language=data["language"],
+        )
+        login(request, new_user, backend="django.contrib.auth.backends.ModelBackend")
+        return _accept(request, invitation, new_user)
+    return render(request, "registration/invitation.html", {"invitation": invitation, "form": form})
+
+
+def _accept(request: HttpRequest, invitation: Invitation, user: User) -> HttpResponse:
+    try:
+        membership = services.invitation_accept(invitation=invitation, user=user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("home")
+    request.session[SESSION_KEY] = membership.practice_id
+    messages.success(request, _("You joined %(name)s.") % {"name": invitation.practice.name})
+    return redirect("home")
+
+
+password_reset = auth_views.PasswordResetView.as_view(
+    success_url=reverse_lazy("accounts:password_reset_done"),
+    subject_template_name="registration/password_reset_subject.txt",
+    email_template_name="registration/password_reset_email.txt",
+)
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    success_url=reverse_lazy("accounts:password_reset_complete")
+)
+password_change = auth_views.PasswordChangeView.as_view(
+    success_url=reverse_lazy("accounts:password_change_done")
+)
+
+
+# --- Practice settings and members (Owners) -------------------------------------------
+# Views with an object id look it up in scope before checking the method, so another
+# practice's id answers 404 whatever the method, exactly like a missing one.
+
+
+@owner_required
+def practice_settings(request: PracticeRequest) -> HttpResponse:
+    form = PracticeSettingsForm(request.POST or None, instance=request.practice)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        services.audit_record(
+            practice=request.practice,
+            actor=request.user,
+            action="practice.update",
+            target=request.practice,
+            data={"fields": form.changed_data},
+        )
+        messages.success(request, _("Practice settings saved."))
+        return redirect("practice:settings")
+    return render(request, "practice/settings.html", {"form": form})
+
+
+def _members(request: PracticeRequest) -> list[Membership]:
+    return list(
+        Membership.objects.for_practice(request.practice)
+        .select_related("user")
+        .annotate(
+            role_order=Case(
+                When(role=Role.OWNER, then=Value(0)),
+                When(role=Role.THERAPIST, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("-is_active", "role_order", "user__first_name", "user__email")
+    )
+
+
+def _invitations(request: PracticeRequest) -> list[Invitation]:
+    return list(
+        Invitation.objects.for_practice(request.practice).pending().select_related("invited_by")
+    )
+
+
+@owner_required
+def members(request: PracticeRequest) -> HttpResponse:
+    return render(
+        request,
+        "practice/members.html",
+        {
+            "members": _members(request),
+            "invitations": _invitations(request),
+            "invite_form": InvitationForm(practice=request.practice),
+            "roles": Role.choices,
+        },
+    )
+
+
+@require_POST
+@owner_required
+def member_invite(request: PracticeRequest) -> HttpResponse:
+    form = InvitationForm(request.POST, practice=request.practice)
+    if form.is_valid():
+        invitation = services.invitation_create(
+            practice=request.practice,
+            actor=request.user,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+        )
+        messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+        if not request.htmx:
+            return redirect("practice:members")
+        form = InvitationForm(practice=request.practice)
+    elif not request.htmx:
+        return render(
+            request,
+            "practice/members.html",
+            {
+                "members": _members(request),
+                "invitations": _invitations(request),
+                "invite_form": form,
+                "roles": Role.choices,
+            },
+            status=422,
+        )
+    return render(
+        request,
+        "practice/members.html#invitations",
+        {"invitations": _invitations(request), "invite_form": form},
+        status=200 if form.is_valid() or not form.errors else 422,
+    )
+
+
+@owner_objects
+def invitation_revoke(request: PracticeRequest, pk: int) -> HttpResponse:
+    invitation = get_object_or_404(Invitation.objects.for_practice(request.practice), pk=pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    services.invitation_revoke(practice=request.practice, actor=request.user, invitation=invitation)
+    messages.success(request, _("Invitation to %(email)s revoked.") % {"email": invitation.email})
+    return redirect("practice:members")
+
+
+@owner_objects
+def member_role(request: PracticeRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(
+        Membership.objects.for_practice(request.practice).select_related("user"), pk=pk
+    )
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = MembershipRoleForm(request.POST, instance=Membership(role=membership.role))
+    status = 200
+    if form.is_valid():
+        try:
+            services.membership_change_role(
+                practice=request.practice,
+                actor=request.user,
+                membership=membership,
+                role=form.cleaned_data["role"],
+            )
+            messages.success(
+                request,
+                _("%(name)s is now %(role)s.")
+                % {"name": membership.user.display_name, "role": membership.get_role_display()},
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            status = 422
+    else:
+        messages.error(request, _("Choose one of the offered roles."))
+        status = 422
+    if request.htmx:
+        return render(
+            request,
+            "practice/members.html#members-card",
+            {"members": _members(request), "roles": Role.choices},
+            status=status,
+        )
+    return redirect("practice:members")
+
+
+@owner_objects
+def member_active(request: PracticeRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST deactivates or reactivates the member."""
+    membership = get_object_or_404(
+        Membership.objects.for_practice(request.practice).select_related("user"), pk=pk
+    )
+    if request.method != "POST":
+        return render(request, "practice/member_active.html", {"m": membership})
+    activate = not membership.is_active
+    try:
+        services.membership_set_active(
+            practice=request.practice, actor=request.user, membership=membership, active=activate
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("practice:members")
+    if activate:
+        messages.success(
+            request, _("%(name)s has access again.") % {"name": membership.user.display_name}
+        )
+    else:
+        messages.success(
+            request,
+            _("%(name)s was deactivated and loses access on their next request.")
+            % {"name": membership.user.display_name},
+        )
+    if membership.user_id == request.user.pk and not activate:
+        return redirect("home")
+    return redirect("practice:members")

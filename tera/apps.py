@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TeraConfig(AppConfig):
+    name = "tera"

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tera import views
+
+app_name = "tera"
+urlpatterns = [
+    path("", views.index, name="index"),
+]

@@ -1,0 +1,114 @@
+"""Personas (after healthchecks' alice/bob/charlie) in two practices.
+
+Practice A ("clinic"): owner, therapist, other_therapist, assistant.
+Practice B: outsider (its Owner), with objects of its own in `other_practice_objects`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from patients.models import Patient
+from practice.models import Invitation, Membership, Practice, Role, User
+from tests.factories import (
+    PASSWORD,
+    InvitationFactory,
+    MembershipFactory,
+    PatientFactory,
+    PracticeFactory,
+    UserFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    # Test speed-ups and isolation only; production code paths are unchanged.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": f"holos-test-{tmp_path.name}",
+        }
+    }
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def clinic(db) -> Practice:
+    return PracticeFactory(name="Clínica Aurora", slug="clinica-aurora")
+
+
+@pytest.fixture
+def other_practice(db) -> Practice:
+    return PracticeFactory(name="Outra Prática", slug="outra-pratica")
+
+
+def _member(practice: Practice, role: Role, email: str, first: str) -> User:
+    user = UserFactory(email=email, first_name=first)
+    MembershipFactory(practice=practice, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def owner(clinic) -> User:
+    return _member(clinic, Role.OWNER, "olivia@example.com", "Olivia")
+
+
+@pytest.fixture
+def therapist(clinic) -> User:
+    return _member(clinic, Role.THERAPIST, "theo@example.com", "Theo")
+
+
+@pytest.fixture
+def other_therapist(clinic) -> User:
+    return _member(clinic, Role.THERAPIST, "tania@example.com", "Tania")
+
+
+@pytest.fixture
+def assistant(clinic) -> User:
+    return _member(clinic, Role.ASSISTANT, "ana@example.com", "Ana")
+
+
+@pytest.fixture
+def outsider(other_practice) -> User:
+    return _member(other_practice, Role.OWNER, "oscar@example.com", "Oscar")
+
+
+@dataclass
+class PracticeObjects:
+    """One object of every tenant-owned kind that has a URL, all in one practice."""
+
+    practice: Practice
+    membership: Membership
+    invitation: Invitation
+    patient: Patient
+
+
+@pytest.fixture
+def other_practice_objects(other_practice, outsider) -> PracticeObjects:
+    colleague = _member(other_practice, Role.THERAPIST, "bianca@example.com", "Bianca")
+    return PracticeObjects(
+        practice=other_practice,
+        membership=Membership.objects.get(practice=other_practice, user=colleague),
+        invitation=InvitationFactory(practice=other_practice, invited_by=outsider),
+        patient=PatientFactory(practice=other_practice, therapist=colleague),
+    )
+
+
+def login(client: Client, user: User) -> Client:
+    assert client.login(email=user.email, password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) signs `client` in as user and returns it."""
+    return lambda user: login(client, user)

@@ -1,0 +1,137 @@
+"""Walk every URL pattern of the project.
+
+Every pattern with a parameter must have a sample value here (or a written reason why it
+is not a practice's object), so no new route can skip the tenancy check. A member of
+practice A then asks for each of practice B's objects, by GET and POST, with and without
+the HX-Request header, and must get 404 — the same answer as for a missing id — with
+nothing changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from practice.models import Invitation, Membership, Role
+from tests.conftest import PracticeObjects
+
+Sample = Callable[[PracticeObjects], dict[str, Any]]
+
+SAMPLES: dict[str, Sample] = {
+    "accounts:invitation": lambda o: {"token": o.invitation.token},
+    "practice:switch": lambda o: {"pk": o.practice.pk},
+    "practice:member_role": lambda o: {"pk": o.membership.pk},
+    "practice:member_active": lambda o: {"pk": o.membership.pk},
+    "practice:invitation_revoke": lambda o: {"pk": o.invitation.pk},
+}
+
+# Patterns with parameters that name no practice's object, and why.
+NOT_PRACTICE_OBJECTS = {
+    "accounts:password_reset_confirm": "a per-user bearer token from an e-mail, checked by "
+    "Django's token generator (tests/practice/test_accounts.py)",
+}
+# Namespaces outside the sweep, and why.
+EXCLUDED_NAMESPACES = {
+    "admin": "staff-only Django admin; tests/practice/test_admin.py checks members are refused",
+}
+
+
+def walk(
+    patterns: list[URLPattern | URLResolver] | None = None, namespace: str = "", params=()
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        converters = tuple(pattern.pattern.converters) or tuple(
+            pattern.pattern.regex.groupindex
+        )
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace in EXCLUDED_NAMESPACES:
+                continue
+            ns = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from walk(pattern.url_patterns, ns, params + converters)
+        else:
+            assert pattern.name, f"unnamed URL pattern {pattern.pattern} cannot be swept"
+            yield f"{namespace}{pattern.name}", params + converters
+
+
+def swept_routes() -> dict[str, tuple[str, ...]]:
+    return dict(walk())
+
+
+def test_every_route_with_a_parameter_has_a_sample_value():
+    with_params = {name for name, params in swept_routes().items() if params}
+    missing = with_params - SAMPLES.keys() - NOT_PRACTICE_OBJECTS.keys()
+    assert not missing, f"add these routes to SAMPLES in {__file__}: {sorted(missing)}"
+    stale = (SAMPLES.keys() | NOT_PRACTICE_OBJECTS.keys()) - with_params
+    assert not stale, f"these samples name routes that no longer exist: {sorted(stale)}"
+
+
+ROUTES_WITH_OBJECTS = sorted(SAMPLES)
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.THERAPIST, Role.ASSISTANT])
+@pytest.mark.parametrize("route", ROUTES_WITH_OBJECTS)
+def test_member_of_practice_a_gets_404_for_practice_b_objects(
+    route, role, client, clinic, other_practice_objects: PracticeObjects
+):
+    from tests.conftest import login
+    from tests.factories import MembershipFactory, UserFactory
+
+    member = UserFactory()
+    MembershipFactory(practice=clinic, user=member, role=role)
+    login(client, member)
+    url = reverse(route, kwargs=SAMPLES[route](other_practice_objects))
+    before = _state(other_practice_objects)
+
+    for method in ("get", "post"):
+        for htmx in (False, True):
+            headers = {"HX-Request": "true"} if htmx else {}
+            response = getattr(client, method)(url, {"role": Role.OWNER}, headers=headers)
+            assert response.status_code == 404, (method, htmx, response.status_code)
+            assert response.get("HX-Redirect") is None
+
+    assert _state(other_practice_objects) == before
+    assert client.session.get("practice_id") == clinic.pk
+
+
+def _state(o: PracticeObjects) -> tuple:
+    return (
+        tuple(
+            Membership.objects.filter(practice=o.practice).values_list("pk", "role", "is_active")
+        ),
+        tuple(Invitation.objects.filter(practice=o.practice).values_list("pk", "accepted_at")),
+    )
+
+
+def test_a_missing_id_answers_like_another_practices_id(client_for, owner, other_practice_objects):
+    client = client_for(owner)
+    foreign = client.get(
+        reverse("practice:member_active", kwargs={"pk": other_practice_objects.membership.pk})
+    )
+    missing = client.get(reverse("practice:member_active", kwargs={"pk": 987654321}))
+    assert foreign.status_code == missing.status_code == 404
+    assert _without_csrf(foreign.content) == _without_csrf(missing.content)
+
+
+def _without_csrf(content: bytes) -> bytes:
+    # The masked CSRF token differs on every response; nothing else may.
+    return re.sub(rb"[A-Za-z0-9]{64}", b"<token>", content)
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.THERAPIST, Role.ASSISTANT])
+def test_no_route_without_parameters_fails_for_any_role(role, client, clinic):
+    from tests.conftest import login
+    from tests.factories import MembershipFactory, UserFactory
+
+    member = UserFactory()
+    MembershipFactory(practice=clinic, user=member, role=role)
+    login(client, member)
+    for name, params in swept_routes().items():
+        if params or name == "accounts:logout":
+            continue
+        for headers in ({}, {"HX-Request": "true"}):
+            response = client.get(reverse(name), headers=headers)
+            assert response.status_code in (200, 302, 403, 404, 405), (name, response.status_code)
