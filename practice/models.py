@@ -113,13 +113,14 @@ class Practice(models.Model):
 
 
 class PracticeOwned(models.Model):
-    """Abstract base of every tenant-owned model: an indexed, protected link to its practice."""
+    """Abstract base of every tenant-owned model: an indexed, protected link to its practice.
+
+    Each subclass sets `objects` to a PracticeQuerySet subclass's manager, so its rows
+    are chosen with `for_practice()` (tests/practice/test_tenancy.py checks every one)."""
 
     practice = models.ForeignKey(
         Practice, on_delete=models.PROTECT, related_name="+", db_index=True
     )
-
-    objects = PracticeQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -206,6 +207,8 @@ class AuditEvent(PracticeOwned):
     target_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = PracticeQuerySet["AuditEvent"].as_manager()
 
     class Meta:
         ordering = ("-created_at",)

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from practice.models import Practice, User
+    from practice.models import Invitation, Membership, Practice, User  # noqa: F401
 
 M = TypeVar("M", bound=models.Model)
 

@@ -123,10 +123,10 @@ def invitation(request: MaybePracticeRequest, token: str) -> HttpResponse:
     )
     user = request.user
     if user.is_authenticated:
-        if user.email.lower() != invitation.email.lower():  # type: ignore[union-attr]
+        if user.email.lower() != invitation.email.lower():
             raise Http404
         if request.method == "POST":
-            return _accept(request, invitation, user)  # type: ignore[arg-type]
+            return _accept(request, invitation, user)
         return render(request, "registration/invitation.html", {"invitation": invitation})
 
     existing = User.objects.filter(email__iexact=invitation.email).first()

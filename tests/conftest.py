@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from patients.models import Patient
+from practice.celery import app as celery_app
 from practice.models import Invitation, Membership, Practice, Role, User
 from tests.factories import (
     PASSWORD,
@@ -21,6 +22,16 @@ from tests.factories import (
     PracticeFactory,
     UserFactory,
 )
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Tasks run in-process, through Celery's own call path, unless a test starts a real
+    worker (tests/practice/test_celery_worker.py)."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture(autouse=True)

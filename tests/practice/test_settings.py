@@ -1,0 +1,80 @@
+"""Settings come from the environment; production values pass Django's deploy checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from practice import embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 20 + "-Zq8vR3nT1xW6yB0pL4mH7sD9fJ2gK5cE-" + "x" * 20,
+    "ALLOWED_HOSTS": "holos.example.com",
+    # Never connected to by `check`; the URLs only have to parse.
+    "DATABASE_URL": "postgres://holos:secret@db.internal:5432/holos",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "BEHIND_TLS_PROXY": "true",
+}
+
+
+def test_check_deploy_with_production_values_is_clean():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_fails_with_development_defaults():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", env={"REDIS_URL": PRODUCTION["REDIS_URL"]}
+    )
+    assert result.returncode != 0
+    assert "security.W018" in result.stderr  # DEBUG on
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "postgres://holos:s%40cret@db.internal:5433/holos?sslmode=require",
+            {"NAME": "holos", "USER": "holos", "PASSWORD": "s%40cret", "HOST": "db.internal",
+             "PORT": "5433", "OPTIONS": {"sslmode": "require"}},
+        ),
+        (
+            "postgresql://postgres:@/holos?host=/work/var/pgdata",
+            {"NAME": "holos", "USER": "postgres", "HOST": "/work/var/pgdata", "PORT": "",
+             "OPTIONS": {}},
+        ),
+    ],
+)  # fmt: skip
+def test_database_url_parsing(url, expected):
+    config = embedded.database_config(url)
+    for key, value in expected.items():
+        assert config[key] == value, key
+
+
+def test_celery_reads_acks_late_and_reject_on_worker_lost():
+    from practice.celery import app
+
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    assert visibility > app.conf.task_time_limit
