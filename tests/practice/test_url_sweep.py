@@ -44,9 +44,7 @@ def walk(
     patterns: list[URLPattern | URLResolver] | None = None, namespace: str = "", params=()
 ) -> Iterator[tuple[str, tuple[str, ...]]]:
     for pattern in patterns if patterns is not None else get_resolver().url_patterns:
-        converters = tuple(pattern.pattern.converters) or tuple(
-            pattern.pattern.regex.groupindex
-        )
+        converters = tuple(pattern.pattern.converters) or tuple(pattern.pattern.regex.groupindex)
         if isinstance(pattern, URLResolver):
             if pattern.namespace in EXCLUDED_NAMESPACES:
                 continue

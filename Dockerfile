@@ -1,0 +1,23 @@
+# Production image: gunicorn for web, the same image runs the Celery worker and beat.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY practice practice
+COPY patients patients
+COPY therapies therapies
+COPY sessions sessions
+COPY payments payments
+COPY tera tera
+RUN pip install --no-cache-dir .
+COPY . .
+RUN DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+    SECRET_KEY=collectstatic-only DEBUG=false ALLOWED_HOSTS=localhost \
+    python manage.py collectstatic --no-input
+
+RUN useradd --system --home /app holos && chown -R holos /app
+USER holos
+EXPOSE 8000
+CMD ["gunicorn", "practice.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
