@@ -9,13 +9,18 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from practice.models import Invitation, Language, Membership, Practice, Role, User
+from practice.templatetags.holos import tz_label
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
-    return [(tz, tz.replace("_", " ")) for tz in sorted(zoneinfo.available_timezones())]
+    return [(tz, tz_label(tz)) for tz in sorted(zoneinfo.available_timezones())]
 
 
 class EmailAuthenticationForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("That email and password don’t match an account. Check the password."),
+    }
     username = forms.EmailField(
         label=_("Email"),
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),

@@ -198,8 +198,8 @@ def practice_settings(request: PracticeRequest) -> HttpResponse:
     return render(request, "practice/settings.html", {"form": form})
 
 
-def _members(request: PracticeRequest) -> list[Membership]:
-    return list(
+def _members_context(request: PracticeRequest) -> dict[str, object]:
+    members = list(
         Membership.objects.for_practice(request.practice)
         .select_related("user")
         .annotate(
@@ -212,12 +212,24 @@ def _members(request: PracticeRequest) -> list[Membership]:
         )
         .order_by("-is_active", "role_order", "user__first_name", "user__email")
     )
+    active_owners = [m.pk for m in members if m.is_owner and m.is_active]
+    return {
+        "members": members,
+        "roles": Role.choices,
+        # The last active Owner can be neither demoted nor deactivated: don't offer it.
+        "sole_owner_id": active_owners[0] if len(active_owners) == 1 else None,
+    }
 
 
-def _invitations(request: PracticeRequest) -> list[Invitation]:
-    return list(
-        Invitation.objects.for_practice(request.practice).pending().select_related("invited_by")
-    )
+def _invitations_context(
+    request: PracticeRequest, form: InvitationForm | None = None
+) -> dict[str, object]:
+    return {
+        "invitations": list(
+            Invitation.objects.for_practice(request.practice).pending().select_related("invited_by")
+        ),
+        "invite_form": form or InvitationForm(practice=request.practice),
+    }
 
 
 @owner_required
@@ -225,12 +237,7 @@ def members(request: PracticeRequest) -> HttpResponse:
     return render(
         request,
         "practice/members.html",
-        {
-            "members": _members(request),
-            "invitations": _invitations(request),
-            "invite_form": InvitationForm(practice=request.practice),
-            "roles": Role.choices,
-        },
+        {**_members_context(request), **_invitations_context(request)},
     )
 
 
@@ -238,35 +245,22 @@ def members(request: PracticeRequest) -> HttpResponse:
 @owner_required
 def member_invite(request: PracticeRequest) -> HttpResponse:
     form = InvitationForm(request.POST, practice=request.practice)
-    if form.is_valid():
-        invitation = services.invitation_create(
-            practice=request.practice,
-            actor=request.user,
-            email=form.cleaned_data["email"],
-            role=form.cleaned_data["role"],
-        )
-        messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+    if not form.is_valid():
+        template = "practice/members.html#invitations" if request.htmx else "practice/members.html"
+        context = _invitations_context(request, form)
         if not request.htmx:
-            return redirect("practice:members")
-        form = InvitationForm(practice=request.practice)
-    elif not request.htmx:
-        return render(
-            request,
-            "practice/members.html",
-            {
-                "members": _members(request),
-                "invitations": _invitations(request),
-                "invite_form": form,
-                "roles": Role.choices,
-            },
-            status=422,
-        )
-    return render(
-        request,
-        "practice/members.html#invitations",
-        {"invitations": _invitations(request), "invite_form": form},
-        status=200 if form.is_valid() or not form.errors else 422,
+            context.update(_members_context(request))
+        return render(request, template, context, status=422)
+    invitation = services.invitation_create(
+        practice=request.practice,
+        actor=request.user,
+        email=form.cleaned_data["email"],
+        role=form.cleaned_data["role"],
     )
+    messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+    if not request.htmx:
+        return redirect("practice:members")
+    return render(request, "practice/members.html#invitations", _invitations_context(request))
 
 
 @owner_objects
@@ -309,10 +303,7 @@ def member_role(request: PracticeRequest, pk: int) -> HttpResponse:
         status = 422
     if request.htmx:
         return render(
-            request,
-            "practice/members.html#members-card",
-            {"members": _members(request), "roles": Role.choices},
-            status=status,
+            request, "practice/members.html#members-card", _members_context(request), status=status
         )
     return redirect("practice:members")
 

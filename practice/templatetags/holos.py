@@ -15,3 +15,9 @@ def money(amount: Decimal | int | str | None, currency: str = "BRL") -> str:
     if amount is None or amount == "":
         return ""
     return format_currency(Decimal(str(amount)), currency, locale=to_locale(get_language() or "en"))
+
+
+@register.filter
+def tz_label(name: str) -> str:
+    """How time zones read in the app's menus: "America/Sao Paulo"."""
+    return name.replace("_", " ")
