@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from patients.models import Patient
@@ -22,6 +23,27 @@ from tests.factories import (
     PracticeFactory,
     UserFactory,
 )
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # Live-server and worker threads end without closing persistent connections, which
+    # would keep the test database busy at teardown; close each one after its request.
+    for alias in connections:
+        connections[alias].settings_dict["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_test_database(django_db_setup, django_db_blocker):
+    """End connections left behind by other threads and contexts (live server, Celery
+    worker, Playwright's greenlet) before pytest-django drops the test database."""
+    yield
+    with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connections.close_all()
 
 
 @pytest.fixture(autouse=True)

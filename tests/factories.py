@@ -59,6 +59,7 @@ class InvitationFactory(factory.django.DjangoModelFactory):
 class PatientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Patient
+        skip_postgeneration_save = True
 
     practice = factory.SubFactory(PracticeFactory)
     full_name = factory.Faker("name")

@@ -78,3 +78,13 @@ def test_celery_reads_acks_late_and_reject_on_worker_lost():
     assert app.conf.task_reject_on_worker_lost is True
     visibility = app.conf.broker_transport_options["visibility_timeout"]
     assert visibility > app.conf.task_time_limit
+
+
+def test_pages_carry_a_content_security_policy_without_inline_scripts(client, db):
+    from django.urls import reverse
+
+    response = client.get(reverse("accounts:login"))
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "<script>" not in response.content.decode()
