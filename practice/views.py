@@ -273,11 +273,15 @@ def invitation_revoke(request: PracticeRequest, pk: int) -> HttpResponse:
     return redirect("practice:members")
 
 
-@owner_objects
-def member_role(request: PracticeRequest, pk: int) -> HttpResponse:
-    membership = get_object_or_404(
+def _member(request: PracticeRequest, pk: int) -> Membership:
+    return get_object_or_404(
         Membership.objects.for_practice(request.practice).select_related("user"), pk=pk
     )
+
+
+@owner_objects
+def member_role(request: PracticeRequest, pk: int) -> HttpResponse:
+    membership = _member(request, pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     form = MembershipRoleForm(request.POST, instance=Membership(role=membership.role))
@@ -311,9 +315,7 @@ def member_role(request: PracticeRequest, pk: int) -> HttpResponse:
 @owner_objects
 def member_active(request: PracticeRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation; POST deactivates or reactivates the member."""
-    membership = get_object_or_404(
-        Membership.objects.for_practice(request.practice).select_related("user"), pk=pk
-    )
+    membership = _member(request, pk)
     if request.method != "POST":
         return render(request, "practice/member_active.html", {"m": membership})
     activate = not membership.is_active
