@@ -115,8 +115,8 @@ class Practice(models.Model):
 class PracticeOwned(models.Model):
     """Abstract base of every tenant-owned model: an indexed, protected link to its practice.
 
-    Each subclass sets `objects` to a PracticeQuerySet subclass's manager, so its rows
-    are chosen with `for_practice()` (tests/practice/test_tenancy.py checks every one)."""
+    Each subclass sets `objects` to a PracticeQuerySet subclass's manager, so its rows are
+    chosen with `for_practice()`; tests/practice/test_members.py checks every subclass."""
 
     practice = models.ForeignKey(
         Practice, on_delete=models.PROTECT, related_name="+", db_index=True

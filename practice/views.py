@@ -129,6 +129,8 @@ def invitation(request: MaybePracticeRequest, token: str) -> HttpResponse:
             return _accept(request, invitation, user)
         return render(request, "registration/invitation.html", {"invitation": invitation})
 
+    # Users are not practice-owned (one person, many practices); this only asks whether the
+    # invited address already has an account, to send them to sign in instead of sign up.
     existing = User.objects.filter(email__iexact=invitation.email).first()
     if existing is not None:
         messages.info(request, _("Sign in as %(email)s to accept.") % {"email": existing.email})
@@ -228,7 +230,7 @@ def _invitations_context(
         "invitations": list(
             Invitation.objects.for_practice(request.practice).pending().select_related("invited_by")
         ),
-        "invite_form": form or InvitationForm(practice=request.practice),
+        "invite_form": form if form is not None else InvitationForm(practice=request.practice),
     }
 
 

@@ -27,8 +27,9 @@ from tests.factories import (
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    # Live-server and worker threads end without closing persistent connections, which
-    # would keep the test database busy at teardown; close each one after its request.
+    # Live-server request threads and worker tasks each open a connection; closing it when
+    # the request or task ends keeps them from piling up over a long browser-test run.
+    # (What still lingers at the end is terminated by _release_test_database.)
     for alias in connections:
         connections[alias].settings_dict["CONN_MAX_AGE"] = 0
 

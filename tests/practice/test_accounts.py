@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from practice.models import AuditEvent, Membership, Practice, Role, User
-from tests.factories import PASSWORD, InvitationFactory, UserFactory
+from tests.factories import PASSWORD, InvitationFactory, MembershipFactory, UserFactory
 
 SIGNUP = {
     "first_name": "Marta",
@@ -167,10 +169,6 @@ def test_invitation_for_someone_else_is_404_for_a_signed_in_user(client_for, cli
 
 
 def test_expired_invitation_is_404(client, clinic):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     invitation = InvitationFactory(
         practice=clinic, expires_at=timezone.now() - timedelta(minutes=1)
     )
@@ -191,8 +189,6 @@ def test_invitation_with_bad_password_creates_no_account(client, clinic):
 
 
 def test_user_with_several_practices_switches_between_them(client_for, clinic, outsider):
-    from tests.factories import MembershipFactory
-
     MembershipFactory(practice=clinic, user=outsider, role=Role.ASSISTANT)
     client = client_for(outsider)
     home = client.get(reverse("home"), follow=True)

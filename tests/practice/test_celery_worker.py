@@ -7,9 +7,7 @@ from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
 from django.core import mail
-from django.db import connections
 from django.utils import timezone
 
 from practice.celery import app
@@ -18,22 +16,15 @@ from practice.tasks import invitation_send, invitations_expire
 from tests.factories import InvitationFactory, PracticeFactory
 
 
-def _close_worker_connections(**kwargs: object) -> None:
-    # The worker thread's connection would otherwise outlive the test database.
-    connections.close_all()
-
-
 @pytest.fixture
 def worker(settings):
     queue = f"holos-test-{uuid.uuid4().hex}"
     app.conf.task_always_eager = False
     app.conf.task_default_queue = queue
-    task_postrun.connect(_close_worker_connections)
     try:
         with start_worker(app, queues=[queue], perform_ping_check=False, pool="solo"):
             yield queue
     finally:
-        task_postrun.disconnect(_close_worker_connections)
         app.conf.task_default_queue = "celery"
 
 

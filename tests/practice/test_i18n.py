@@ -15,6 +15,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import formats, translation
 
+from practice.models import Role
 from practice.templatetags.holos import money
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "pt_BR" / "LC_MESSAGES"
@@ -153,8 +154,6 @@ def test_login_page_follows_the_browser_language(client, db, accept_language, la
 
 def test_model_choices_and_messages_are_translated():
     with translation.override("pt-br"):
-        from practice.models import Role
-
         assert [str(label) for label in Role.labels] == ["Titular", "Terapeuta", "Assistente"]
         assert (
             translation.gettext("%(name)s is now %(role)s.")

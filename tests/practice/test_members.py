@@ -3,10 +3,12 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from practice.models import AuditEvent, Invitation, Membership, PracticeOwned, Role
-from tests.factories import InvitationFactory
+from tests.conftest import login
+from tests.factories import InvitationFactory, MembershipFactory
 
 
 def membership(user, practice) -> Membership:
@@ -31,8 +33,6 @@ def test_owner_sees_members_and_pending_invitations(
 def test_members_page_query_count_does_not_grow_with_members(
     client_for, owner, clinic, django_assert_max_num_queries
 ):
-    from tests.factories import MembershipFactory
-
     MembershipFactory.create_batch(15, practice=clinic)
     InvitationFactory.create_batch(5, practice=clinic)
     client = client_for(owner)
@@ -153,8 +153,6 @@ def test_owner_revokes_a_pending_invitation(client_for, owner, clinic):
 
 
 def test_owner_changes_a_role_effective_on_next_request(client, owner, therapist, clinic):
-    from tests.conftest import login
-
     target = membership(therapist, clinic)
     login(client, owner).post(
         reverse("practice:member_role", kwargs={"pk": target.pk}), {"role": Role.ASSISTANT}
@@ -216,15 +214,11 @@ def test_deactivation_asks_for_confirmation_first(client_for, owner, therapist, 
 
 
 def test_deactivated_member_loses_access_on_next_request(client, owner, therapist, clinic):
-    from tests.conftest import login
-
     target = membership(therapist, clinic)
     login(client, therapist)
     assert client.get(reverse("sessions:calendar")).status_code == 200
 
     # The Owner acts from another browser while the therapist stays signed in.
-    from django.test import Client
-
     login(Client(), owner).post(reverse("practice:member_active", kwargs={"pk": target.pk}))
 
     response = client.get(reverse("sessions:calendar"))

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from practice import embedded
+from practice.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,8 +74,6 @@ def test_database_url_parsing(url, expected):
 
 
 def test_celery_reads_acks_late_and_reject_on_worker_lost():
-    from practice.celery import app
-
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     visibility = app.conf.broker_transport_options["visibility_timeout"]
@@ -81,8 +81,6 @@ def test_celery_reads_acks_late_and_reject_on_worker_lost():
 
 
 def test_pages_carry_a_content_security_policy_without_inline_scripts(client, db):
-    from django.urls import reverse
-
     response = client.get(reverse("accounts:login"))
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy

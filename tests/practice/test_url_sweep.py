@@ -17,7 +17,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from practice.models import Invitation, Membership, Role
-from tests.conftest import PracticeObjects
+from tests.conftest import PracticeObjects, login
+from tests.factories import MembershipFactory, UserFactory
 
 Sample = Callable[[PracticeObjects], dict[str, Any]]
 
@@ -70,17 +71,18 @@ def test_every_route_with_a_parameter_has_a_sample_value():
 ROUTES_WITH_OBJECTS = sorted(SAMPLES)
 
 
+def sign_in_as_member(client, practice, role: Role) -> None:
+    member = UserFactory()
+    MembershipFactory(practice=practice, user=member, role=role)
+    login(client, member)
+
+
 @pytest.mark.parametrize("role", [Role.OWNER, Role.THERAPIST, Role.ASSISTANT])
 @pytest.mark.parametrize("route", ROUTES_WITH_OBJECTS)
 def test_member_of_practice_a_gets_404_for_practice_b_objects(
     route, role, client, clinic, other_practice_objects: PracticeObjects
 ):
-    from tests.conftest import login
-    from tests.factories import MembershipFactory, UserFactory
-
-    member = UserFactory()
-    MembershipFactory(practice=clinic, user=member, role=role)
-    login(client, member)
+    sign_in_as_member(client, clinic, role)
     url = reverse(route, kwargs=SAMPLES[route](other_practice_objects))
     before = _state(other_practice_objects)
 
@@ -121,12 +123,7 @@ def _without_csrf(content: bytes) -> bytes:
 
 @pytest.mark.parametrize("role", [Role.OWNER, Role.THERAPIST, Role.ASSISTANT])
 def test_no_route_without_parameters_fails_for_any_role(role, client, clinic):
-    from tests.conftest import login
-    from tests.factories import MembershipFactory, UserFactory
-
-    member = UserFactory()
-    MembershipFactory(practice=clinic, user=member, role=role)
-    login(client, member)
+    sign_in_as_member(client, clinic, role)
     for name, params in swept_routes().items():
         if params or name == "accounts:logout":
             continue
