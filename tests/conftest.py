@@ -6,6 +6,7 @@ Practice B: outsider (its Owner), with objects of its own in `other_practice_obj
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -32,6 +33,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     # (What still lingers at the end is terminated by _release_test_database.)
     for alias in connections:
         connections[alias].settings_dict["CONN_MAX_AGE"] = 0
+    # Two test runs on one machine (two checkouts, or a helper beside you) would share and
+    # drop each other's test database; TEST_DB_SUFFIX gives each run its own.
+    if suffix := os.environ.get("TEST_DB_SUFFIX"):
+        test = connections["default"].settings_dict.setdefault("TEST", {})
+        test["NAME"] = f"test_holos_{suffix}"
 
 
 @pytest.fixture(scope="session", autouse=True)
