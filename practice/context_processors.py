@@ -17,6 +17,11 @@ class NavItem:
     label: str | Promise
     url_name: str
     roles: frozenset[str]
+    # Other URL namespaces whose pages belong under this item.
+    namespaces: frozenset[str] = frozenset()
+
+    def covers(self, namespace: str) -> bool:
+        return self.url_name.startswith(namespace + ":") or namespace in self.namespaces
 
     @property
     def url(self) -> str:
@@ -29,7 +34,13 @@ NAVIGATION = (
     NavItem("patients", _("Patients"), "patients:index", ALL),
     NavItem("payments", _("Payments"), "payments:index", ALL),
     NavItem("tera", _("Tera"), "tera:index", frozenset({Role.OWNER, Role.THERAPIST})),
-    NavItem("settings", _("Settings"), "practice:settings", frozenset({Role.OWNER})),
+    NavItem(
+        "settings",
+        _("Settings"),
+        "practice:settings",
+        frozenset({Role.OWNER}),
+        namespaces=frozenset({"therapies"}),
+    ),
 )
 
 
@@ -44,9 +55,7 @@ def practice(request: HttpRequest) -> dict[str, Any]:
     match = getattr(request, "resolver_match", None)
     namespace = match.namespace if match else ""
     return {
-        "nav_active": next(
-            (item.key for item in NAVIGATION if item.url_name.startswith(namespace + ":")), ""
-        )
+        "nav_active": next((item.key for item in NAVIGATION if item.covers(namespace)), "")
         if namespace
         else "",
         "practice": getattr(request, "practice", None),

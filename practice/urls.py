@@ -56,6 +56,7 @@ urlpatterns = [
     path("welcome/", views.no_practice, name="no_practice"),
     path("accounts/", include(accounts)),
     path("practice/", include(practice)),
+    path("practice/therapies/", include("therapies.urls")),
     path("calendar/", include("sessions.urls")),
     path("patients/", include("patients.urls")),
     path("payments/", include("payments.urls")),

@@ -22,8 +22,10 @@ from tests.factories import (
     MembershipFactory,
     PatientFactory,
     PracticeFactory,
+    TherapyTypeFactory,
     UserFactory,
 )
+from therapies.models import TherapyType
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +132,7 @@ class PracticeObjects:
     membership: Membership
     invitation: Invitation
     patient: Patient
+    therapy_type: TherapyType
 
 
 @pytest.fixture
@@ -140,6 +143,7 @@ def other_practice_objects(other_practice, outsider) -> PracticeObjects:
         membership=Membership.objects.get(practice=other_practice, user=colleague),
         invitation=InvitationFactory(practice=other_practice, invited_by=outsider),
         patient=PatientFactory(practice=other_practice, therapist=colleague),
+        therapy_type=TherapyTypeFactory(practice=other_practice),
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import factory
 from django.utils import timezone
@@ -9,6 +10,7 @@ from guardian.shortcuts import assign_perm
 from patients.models import Patient
 from practice.models import Invitation, Membership, Practice, Role, User
 from sessions.models import Appointment
+from therapies.models import TherapyType
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -80,3 +82,53 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     therapist = factory.SubFactory(UserFactory)
     starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(minutes=50))
+
+
+class TherapyTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TherapyType
+
+    practice = factory.SubFactory(PracticeFactory)
+    name = factory.Sequence(lambda n: f"Therapy {n}")
+    default_duration = 60
+    price = factory.LazyFunction(lambda: Decimal("150.00"))
+    custom_fields = factory.LazyFunction(
+        lambda: [
+            {
+                "key": "chakras",
+                "label": "Chakras worked on",
+                "kind": "multiple_choice",
+                "help_text": "",
+                "required": False,
+                "order": 0,
+                "choices": ["Root", "Heart", "Crown"],
+                "min": None,
+                "max": None,
+                "unit": "",
+            },
+            {
+                "key": "sensations",
+                "label": "Perceived sensations",
+                "kind": "long_text",
+                "help_text": "",
+                "required": False,
+                "order": 1,
+                "choices": [],
+                "min": None,
+                "max": None,
+                "unit": "",
+            },
+            {
+                "key": "energy",
+                "label": "Energy level",
+                "kind": "scale",
+                "help_text": "",
+                "required": True,
+                "order": 2,
+                "choices": [],
+                "min": None,
+                "max": None,
+                "unit": "",
+            },
+        ]
+    )
