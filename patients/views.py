@@ -1,10 +1,281 @@
-from django.http import HttpResponse
-from django.shortcuts import render
+"""Patient pages. Every patient is fetched through `Patient.objects.visible_to()`, before
+the method is looked at, so another practice's patient, another therapist's patient and a
+missing id all answer the same 404 to GET and POST alike."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.vary import vary_on_headers
+
+from patients import services
+from patients.forms import PatientFilterForm, PatientForm, TherapistsForm, treating_users
+from patients.models import ConsentEvent, Patient
 from practice.http import PracticeRequest
+from practice.models import Membership, User
 from practice.permissions import practice_required
+
+PAGE_SIZE = 25
+
+
+def _patient(request: PracticeRequest, pk: int) -> Patient:
+    return get_object_or_404(
+        Patient.objects.visible_to(request.membership).select_related(
+            "archived_by", "audio_consent_by"
+        ),
+        pk=pk,
+    )
+
+
+def _fragment(request: PracticeRequest) -> bool:
+    """An htmx swap wants only the fragment; a history restore (the back button after the
+    snapshot was dropped) wants the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _may_assign_therapists(membership: Membership) -> bool:
+    # Therapists see only their own patients, so they may not hand them on.
+    return not membership.is_therapist
+
+
+# --- The list -------------------------------------------------------------------------
 
 
 @practice_required
+@vary_on_headers("HX-Request")
 def index(request: PracticeRequest) -> HttpResponse:
-    return render(request, "patients/index.html")
+    visible = Patient.objects.visible_to(request.membership)
+    fragment = _fragment(request)
+    # The filter menus are outside the swapped rows: an htmx swap doesn't need them.
+    therapist_menu: list[User] | None = None  # Therapists see only their own patients
+    if not request.membership.is_therapist:
+        therapist_menu = [] if fragment else list(treating_users(request.practice))
+    form = PatientFilterForm(
+        request.GET,
+        therapists=therapist_menu,
+        tags=[] if fragment else visible.tag_names(),
+    )
+    query = form.value("q")
+    therapist = form.value("therapist", None)
+    tag = form.value("tag")
+    status = form.value("status", "active")
+
+    patients = visible.archived() if status == "archived" else visible.active()
+    if query:
+        patients = patients.search(query)
+    if therapist:
+        patients = patients.assigned_to(therapist)
+    if tag:
+        patients = patients.with_tag(tag)
+    patients = patients.newest_first() if form.value("sort") == "newest" else patients.by_name()
+
+    page = Paginator(patients.with_therapists(), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "query": query,
+        "filtered": bool(query or therapist or tag or status == "archived"),
+        "archived": status == "archived",
+        # Only asked when the page is empty: "no patients yet" or "none match"?
+        "has_patients": page.paginator.count > 0 or visible.exists(),
+    }
+    template = "patients/index.html#patient-rows" if fragment else "patients/index.html"
+    return render(request, template, context)
+
+
+# --- Adding and editing ---------------------------------------------------------------
+
+
+def _forms_valid(form: PatientForm, therapists_form: TherapistsForm | None) -> bool:
+    # Validate both, so every mistake shows at once.
+    valid = form.is_valid()
+    return (therapists_form is None or therapists_form.is_valid()) and valid
+
+
+def _add_service_error(
+    error: ValidationError, form: PatientForm, therapists_form: TherapistsForm | None
+) -> None:
+    if therapists_form is not None:
+        therapists_form.add_error("therapists", error)
+    else:
+        form.add_error(None, error)
+
+
+@practice_required
+def create(request: PracticeRequest) -> HttpResponse:
+    """Owners and Assistants choose the therapists; a Therapist's new patient is theirs."""
+    data = request.POST if request.method == "POST" else None
+    form = PatientForm(data, practice=request.practice)
+    therapists_form = (
+        TherapistsForm(data, practice=request.practice, patient=None)
+        if _may_assign_therapists(request.membership)
+        else None
+    )
+    if request.method == "POST" and _forms_valid(form, therapists_form):
+        therapists = (
+            list(therapists_form.cleaned_data["therapists"])
+            if therapists_form is not None
+            else [request.user]
+        )
+        try:
+            patient = services.patient_create(
+                practice=request.practice,
+                actor=request.user,
+                fields=form.patient_fields(),
+                therapists=therapists,
+            )
+        except ValidationError as error:
+            _add_service_error(error, form, therapists_form)
+        else:
+            messages.success(request, _("%(name)s was added.") % {"name": patient.full_name})
+            return redirect("patients:detail", pk=patient.pk)
+    return render(
+        request,
+        "patients/form.html",
+        {"form": form, "therapists_form": therapists_form, "patient": None},
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@practice_required
+def edit(request: PracticeRequest, pk: int) -> HttpResponse:
+    patient = _patient(request, pk)
+    data = request.POST if request.method == "POST" else None
+    form = PatientForm(data, instance=patient, practice=request.practice)
+    therapists_form = (
+        TherapistsForm(data, practice=request.practice, patient=patient)
+        if _may_assign_therapists(request.membership)
+        else None
+    )
+    if request.method == "POST" and _forms_valid(form, therapists_form):
+        try:
+            changed = services.patient_update(
+                practice=request.practice,
+                actor=request.user,
+                patient=patient,
+                fields=form.patient_fields(),
+                therapists=list(therapists_form.cleaned_data["therapists"])
+                if therapists_form is not None
+                else None,
+            )
+        except ValidationError as error:
+            _add_service_error(error, form, therapists_form)
+        else:
+            if changed:
+                messages.success(request, _("Changes saved."))
+            else:
+                messages.info(request, _("Nothing was changed."))
+            return redirect("patients:detail", pk=patient.pk)
+    return render(
+        request,
+        "patients/form.html",
+        {"form": form, "therapists_form": therapists_form, "patient": patient},
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+# --- The profile and its tabs ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tab:
+    key: str
+    label: str | Promise
+    url_name: str
+
+
+TABS = (
+    Tab("overview", gettext_lazy("Overview"), "patients:detail"),
+    Tab("sessions", gettext_lazy("Sessions"), "patients:sessions"),
+    Tab("payments", gettext_lazy("Payments"), "patients:payments"),
+)
+
+
+def _consent_context(patient: Patient) -> dict[str, object]:
+    events = ConsentEvent.objects.of_patient(patient).select_related("recorded_by")
+    return {"patient": patient, "consent_events": list(events)}
+
+
+@practice_required
+@vary_on_headers("HX-Request")
+def profile(request: PracticeRequest, pk: int, tab: str) -> HttpResponse:
+    """One patient, with the tab `tab`; an htmx tab click gets only the tab's panel."""
+    patient = _patient(request, pk)
+    context: dict[str, object] = {
+        "patient": patient,
+        "tab": tab,
+        "tabs": [(t, reverse(t.url_name, kwargs={"pk": patient.pk})) for t in TABS],
+        "age": patient.age_on(timezone.localdate()),
+    }
+    if tab == "overview":
+        context.update(_consent_context(patient))
+    if _fragment(request):
+        # The panel, plus the tab list out of band so aria-selected follows the click.
+        context["fragment"] = True
+        return render(request, "patients/profile.html#patient-tab-panel", context)
+    return render(request, "patients/profile.html", context)
+
+
+# --- Archive, restore, consent ---------------------------------------------------------
+
+
+@practice_required
+def archive(request: PracticeRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST archives. Patients are never deleted."""
+    patient = _patient(request, pk)
+    if request.method != "POST":
+        return render(request, "patients/archive.html", {"patient": patient})
+    services.patient_archive(practice=request.practice, actor=request.user, patient=patient)
+    messages.success(
+        request,
+        _("%(name)s was archived. Archived patients are listed under Status: Archived.")
+        % {"name": patient.full_name},
+    )
+    return redirect("patients:index")
+
+
+@practice_required
+def restore(request: PracticeRequest, pk: int) -> HttpResponse:
+    patient = _patient(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    services.patient_restore(practice=request.practice, actor=request.user, patient=patient)
+    messages.success(request, _("%(name)s is active again.") % {"name": patient.full_name})
+    return redirect("patients:detail", pk=patient.pk)
+
+
+@practice_required
+def consent(request: PracticeRequest, pk: int) -> HttpResponse:
+    """Record that consent to audio recording was given (given=yes) or withdrawn (no)."""
+    patient = _patient(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    answer = request.POST.get("given")
+    if answer not in ("yes", "no"):
+        return HttpResponseBadRequest(_("Say whether consent was given or withdrawn."))
+    given = answer == "yes"
+    event = services.patient_consent_set(
+        practice=request.practice, actor=request.user, patient=patient, given=given
+    )
+    if event is None:
+        messages.info(request, _("Nothing changed: that was already recorded."))
+    elif given:
+        messages.success(request, _("Consent to audio recording recorded."))
+    else:
+        messages.success(
+            request, _("Consent withdrawn. Sessions with this patient won’t be recorded.")
+        )
+    if _fragment(request):
+        context = {**_consent_context(patient), "fragment": True}
+        return render(request, "patients/profile.html#patient-consent", context)
+    return redirect("patients:detail", pk=patient.pk)

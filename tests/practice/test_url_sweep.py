@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from patients.models import Patient, PatientUserObjectPermission
 from practice.models import Invitation, Membership, Role
 from tests.conftest import PracticeObjects, login
 from tests.factories import MembershipFactory, UserFactory
+from therapies.models import TherapyType
 
 Sample = Callable[[PracticeObjects], dict[str, Any]]
 
@@ -28,6 +30,20 @@ SAMPLES: dict[str, Sample] = {
     "practice:member_role": lambda o: {"pk": o.membership.pk},
     "practice:member_active": lambda o: {"pk": o.membership.pk},
     "practice:invitation_revoke": lambda o: {"pk": o.invitation.pk},
+    "patients:detail": lambda o: {"pk": o.patient.pk},
+    "patients:sessions": lambda o: {"pk": o.patient.pk},
+    "patients:payments": lambda o: {"pk": o.patient.pk},
+    "patients:edit": lambda o: {"pk": o.patient.pk},
+    "patients:archive": lambda o: {"pk": o.patient.pk},
+    "patients:restore": lambda o: {"pk": o.patient.pk},
+    "patients:consent": lambda o: {"pk": o.patient.pk},
+    "therapies:edit": lambda o: {"pk": o.therapy_type.pk},
+    "therapies:field_add": lambda o: {"pk": o.therapy_type.pk},
+    "therapies:field_preview": lambda o: {"pk": o.therapy_type.pk},
+    "therapies:fields_reorder": lambda o: {"pk": o.therapy_type.pk},
+    "therapies:field_edit": lambda o: {"pk": o.therapy_type.pk, "key": "chakras"},
+    "therapies:field_move": lambda o: {"pk": o.therapy_type.pk, "key": "chakras"},
+    "therapies:field_remove": lambda o: {"pk": o.therapy_type.pk, "key": "chakras"},
 }
 
 # Patterns with parameters that name no practice's object, and why.
@@ -103,6 +119,21 @@ def _state(o: PracticeObjects) -> tuple:
             Membership.objects.filter(practice=o.practice).values_list("pk", "role", "is_active")
         ),
         tuple(Invitation.objects.filter(practice=o.practice).values_list("pk", "accepted_at")),
+        tuple(
+            TherapyType.objects.filter(practice=o.practice).values_list(
+                "pk", "name", "custom_fields", "removed_fields"
+            )
+        ),
+        tuple(
+            Patient.objects.filter(practice=o.practice).values_list(
+                "pk", "full_name", "phone", "archived_at", "audio_consent_at", "updated_at"
+            )
+        ),
+        tuple(
+            PatientUserObjectPermission.objects.filter(
+                content_object__practice=o.practice
+            ).values_list("content_object_id", "user_id")
+        ),
     )
 
 
