@@ -95,7 +95,7 @@ class PatientForm(forms.ModelForm):
         error_messages = {
             "full_name": {"required": _("Enter the patient’s full name.")},
             "email": {"invalid": _("Enter a valid email address, like name@example.com.")},
-            "birth_date": {"invalid": _("Enter the date of birth as a date, e.g. 1985-04-23.")},
+            "birth_date": {"invalid": _("Enter a valid date of birth.")},
         }
 
     def __init__(self, *args: Any, practice: Practice, **kwargs: Any) -> None:

@@ -270,7 +270,7 @@ def consent(request: PracticeRequest, pk: int) -> HttpResponse:
     if event is None:
         messages.info(request, _("Nothing changed: that was already recorded."))
     elif given:
-        messages.success(request, _("Consent to audio recording recorded."))
+        messages.success(request, _("Consent to audio recording saved."))
     else:
         messages.success(
             request, _("Consent withdrawn. Sessions with this patient won’t be recorded.")

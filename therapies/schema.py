@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class FieldDefinitionForm(forms.Form):
         for choice in choices:
             if len(choice) > MAX_CHOICE:
                 raise ValidationError(
-                    _("“%(choice)s…” is too long: keep each choice under %(max)d characters."),
+                    _("“%(choice)s…” is too long: a choice has at most %(max)d characters."),
                     params={"choice": choice[:30], "max": MAX_CHOICE},
                 )
             folded = choice.casefold()
@@ -210,39 +211,42 @@ class FieldDefinitionForm(forms.Form):
         }
 
 
+def _label(name: str) -> str:
+    return str(FieldDefinitionForm.base_fields[name].label)
+
+
 def _form_data(item: Any, position: int) -> dict[str, Any]:
     """A stored definition as the data the definition form takes; refuses wrong types."""
     if not isinstance(item, Mapping):
         raise ValidationError(_("Field %(n)d is not a field definition."), params={"n": position})
+
+    def wrong(message: str) -> ValidationError:
+        return ValidationError(
+            _("Field %(n)d, %(what)s: %(message)s"),
+            params={"n": position, "what": _label(name), "message": message},
+        )
+
     for name in ("key", "label", "kind"):
         if not isinstance(item.get(name), str) or not item.get(name):
-            raise ValidationError(
-                _("Field %(n)d has no %(name)s."), params={"n": position, "name": name}
-            )
+            raise wrong(gettext("This field is required."))
     for name in ("help_text", "unit"):
         if not isinstance(item.get(name, ""), str):
-            raise ValidationError(
-                _("Field %(n)d: %(name)s must be text."), params={"n": position, "name": name}
-            )
-    choices = item.get("choices", [])
+            raise wrong(gettext("Enter text."))
+    name = "choices"
+    choices = item.get(name, [])
     if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-        raise ValidationError(
-            _("Field %(n)d: choices must be a list of texts."), params={"n": position}
-        )
+        raise wrong(gettext("Enter a list of texts."))
     if any("".join(c.splitlines()) != c for c in choices):
-        raise ValidationError(_("Field %(n)d: a choice cannot span lines."), params={"n": position})
+        raise wrong(gettext("A choice cannot span lines."))
     bounds = {}
     for name in ("min", "max"):
         value = item.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ValidationError(
-                _("Field %(n)d: %(name)s must be a number."), params={"n": position, "name": name}
-            )
+            raise wrong(gettext("Enter a number."))
         bounds[name] = "" if value is None else str(value)
-    if not isinstance(item.get("required", False), bool):
-        raise ValidationError(
-            _("Field %(n)d: required must be true or false."), params={"n": position}
-        )
+    name = "required"
+    if not isinstance(item.get(name, False), bool):
+        raise wrong(gettext("Enter true or false."))
     return {
         "label": item["label"],
         "kind": item["kind"],

@@ -235,7 +235,7 @@ def test_therapists_new_patient_is_assigned_to_them(client_for, therapist, other
     [
         ("birth_date", "the day after tomorrow", "can’t be in the future"),
         ("birth_date", "1850-01-01", "more than 130 years ago"),
-        ("birth_date", "23/04/1988x", "Enter the date of birth as a date"),
+        ("birth_date", "23/04/1988x", "Enter a valid date of birth"),
         ("phone", "12345", "Enter a valid phone number, for example +55"),
         ("emergency_contact_phone", "call me", "Enter a valid phone number"),
         ("email", "clara@", "Enter a valid email address"),
@@ -398,7 +398,7 @@ def test_consent_over_htmx_returns_the_consent_card(client_for, owner, clinic):
     html = response.content.decode()
     assert html.lstrip().startswith('<section class="card" id="patient-consent">')
     assert "<html" not in html
-    assert "Consent to audio recording recorded." in html
+    assert "Consent to audio recording saved." in html
     assert 'name="given" value="no"' in html
 
 
