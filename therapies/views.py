@@ -127,6 +127,8 @@ def create(request: PracticeRequest) -> HttpResponse:
                 "name": details.get("name", ""),
                 "description": details.get("description", ""),
                 "default_duration": details.get("default_duration", 60),
+                # No price to keep unnoticed: the Owner sets what the practice charges.
+                "price": None,
                 "colour": next((c for c in PALETTE if c not in used), PALETTE[0]),
                 "is_active": True,
             },

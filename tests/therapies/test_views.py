@@ -394,3 +394,15 @@ def test_without_javascript_the_editor_opens_on_its_own_page(client_for, owner, 
     assert saved.status_code == 302
     reiki.refresh_from_db()
     assert reiki.custom_fields[1]["label"] == "Sensations felt"
+
+
+def test_a_new_type_asks_for_its_price(client_for, owner, clinic):
+    client = client_for(owner)
+    page = client.get(reverse("therapies:create"), {"starter": "reiki"})
+    assert page.context["form"]["price"].value() is None
+    response = client.post(
+        reverse("therapies:create"),
+        {"starter": "reiki", "name": "Reiki", "default_duration": "60", "colour": "#2f6f62"},
+    )
+    assert response.status_code == 422
+    assert not TherapyType.objects.filter(practice=clinic).exists()
