@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -18,14 +19,29 @@ class AppointmentStatus(models.TextChoices):
     NO_SHOW = "no_show", _("No-show")
 
 
+# A cancelled appointment frees its slot; every other status keeps it taken.
+FREE_STATUSES = (AppointmentStatus.CANCELLED,)
+
+
 class Appointment(PracticeOwned):
-    """A slot in the calendar: a patient with a therapist. Times are stored in UTC."""
+    """A slot in the calendar: a patient with a therapist. Times are stored in UTC.
+
+    Everything here is administrative: the front-desk note is never clinical (the session
+    record, written after the appointment, holds the clinical notes)."""
 
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.PROTECT, related_name="appointments"
     )
     therapist = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments"
+    )
+    therapy_type = models.ForeignKey(
+        "therapies.TherapyType",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+        verbose_name=_("therapy"),
     )
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
@@ -35,13 +51,30 @@ class Appointment(PracticeOwned):
         choices=AppointmentStatus.choices,
         default=AppointmentStatus.SCHEDULED,
     )
+    room = models.CharField(_("room or location"), max_length=80, blank=True)
+    meeting_url = models.URLField(_("online meeting link"), max_length=500, blank=True)
+    front_desk_note = models.TextField(
+        _("front-desk note"),
+        max_length=500,
+        blank=True,
+        help_text=_("Administrative only (parking, payment, reminders). Never clinical."),
+    )
+    cancel_reason = models.CharField(_("reason for cancelling"), max_length=200, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = AppointmentQuerySet.as_manager()
 
     class Meta:
         ordering = ("starts_at",)
-        indexes: ClassVar = [models.Index(fields=["practice", "starts_at"])]
+        indexes: ClassVar = [
+            models.Index(fields=["practice", "starts_at"]),
+            models.Index(fields=["therapist", "starts_at"], name="appointment_therapist_start"),
+        ]
         constraints: ClassVar = [
             models.CheckConstraint(
                 condition=models.Q(ends_at__gt=models.F("starts_at")),
@@ -51,3 +84,20 @@ class Appointment(PracticeOwned):
 
     def __str__(self) -> str:
         return f"{self.patient_id} @ {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ends_at - self.starts_at
+
+    @property
+    def minutes(self) -> int:
+        return int(self.duration.total_seconds() // 60)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == AppointmentStatus.CANCELLED
+
+    @property
+    def is_open(self) -> bool:
+        """Still to happen or to be recorded: it can be edited, cancelled or marked."""
+        return self.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)

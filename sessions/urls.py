@@ -5,4 +5,9 @@ from sessions import views
 app_name = "sessions"
 urlpatterns = [
     path("", views.calendar, name="calendar"),
+    path("appointments/new/", views.appointment_new, name="appointment_new"),
+    path("appointments/patients/", views.patient_options, name="patient_options"),
+    path("appointments/<int:pk>/", views.appointment_edit, name="appointment_edit"),
+    path("appointments/<int:pk>/cancel/", views.appointment_cancel, name="appointment_cancel"),
+    path("appointments/<int:pk>/status/", views.appointment_status, name="appointment_status"),
 ]

@@ -1,10 +1,287 @@
-from django.http import HttpResponse
-from django.shortcuts import render
+"""The calendar and its appointments.
 
+Everyone in the practice sees the calendar. Owners and Assistants open and change any
+appointment; a Therapist opens and changes their own, and sees colleagues' appointments
+as busy time (patient initials and therapy, never names): `Appointment.objects
+.manageable_by()` is the scope of every appointment URL, so anything else answers 404.
+Forms open in a dialog over htmx and as plain pages without JavaScript.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django_htmx.http import trigger_client_event
+
+from patients.forms import treating_users
+from patients.models import Patient
 from practice.http import PracticeRequest
 from practice.permissions import practice_required
+from sessions import services
+from sessions.calendar import View, build_grid, first_day_and_length, step, utc_bounds
+from sessions.forms import DATETIME_LOCAL, AppointmentForm, CancelForm
+from sessions.models import Appointment
+
+CHANGED = "calendarChanged"  # the htmx event that makes the calendar reload itself
+PATIENT_OPTIONS = 50
+
+
+def _tz(request: PracticeRequest) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(request.practice.time_zone)
+
+
+def _appointment(request: PracticeRequest, pk: int) -> Appointment:
+    return get_object_or_404(
+        Appointment.objects.manageable_by(request.membership).select_related(
+            "patient", "therapist", "therapy_type"
+        ),
+        pk=pk,
+    )
+
+
+def _calendar_url(view: str, day: date, therapist: str = "") -> str:
+    query = {"view": view, "date": day.isoformat()}
+    if therapist:
+        query["therapist"] = therapist
+    return f"{reverse('sessions:calendar')}?{urlencode(query)}"
 
 
 @practice_required
 def calendar(request: PracticeRequest) -> HttpResponse:
-    return render(request, "sessions/calendar.html")
+    tz = _tz(request)
+    today = timezone.localdate(timezone=tz)
+    try:
+        view = View(request.GET.get("view") or View.WEEK)
+        anchor = date.fromisoformat(request.GET["date"]) if request.GET.get("date") else today
+    except ValueError:
+        return redirect("sessions:calendar")
+
+    therapists = list(treating_users(request.practice))
+    # A Therapist starts on their own calendar; "all" (or a colleague) on request.
+    default = str(request.user.pk) if request.membership.is_therapist else "all"
+    chosen = request.GET.get("therapist") or default
+    shown_ids = {t.pk for t in therapists} if chosen == "all" else set()
+    if chosen != "all":
+        shown_ids = {t.pk for t in therapists if str(t.pk) == chosen}
+        if not shown_ids:
+            chosen, shown_ids = "all", {t.pk for t in therapists}
+
+    first, days = first_day_and_length(view, anchor)
+    start, end = utc_bounds(tz, first, days)
+    appointments = Appointment.objects.for_practice(request.practice).overlapping(start, end)
+    if chosen != "all":
+        appointments = appointments.filter(therapist_id__in=shown_ids)
+    # Colleagues of a Therapist show as busy time without names.
+    details_for = {request.user.pk} if request.membership.is_therapist else None
+    grid = build_grid(
+        list(appointments.for_calendar()),
+        tz=tz,
+        first=first,
+        days=days,
+        today=today,
+        now=timezone.now(),
+        details_for=details_for,
+    )
+    context: dict[str, Any] = {
+        "view": view.value,
+        "views": [(v.value, v.name.title()) for v in View],
+        "grid": grid,
+        "anchor": anchor,
+        "first": first,
+        "last": first + timedelta(days=days - 1),
+        "today_url": _calendar_url(view, today, request.GET.get("therapist", "")),
+        "previous_url": _calendar_url(
+            view, step(view, anchor, -1), request.GET.get("therapist", "")
+        ),
+        "next_url": _calendar_url(view, step(view, anchor, 1), request.GET.get("therapist", "")),
+        "therapists": therapists,
+        "chosen": chosen,
+        "can_book": True,
+        "month": anchor.month,
+    }
+    template = "sessions/calendar.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#calendar"
+    return render(request, template, context)
+
+
+def _initial_start(request: PracticeRequest) -> datetime:
+    """The clicked slot (`?start=2026-11-23T09:00`, practice time) or the next round hour."""
+    tz = _tz(request)
+    raw = request.GET.get("start", "")
+    try:
+        return datetime.strptime(raw, DATETIME_LOCAL).replace(tzinfo=tz)
+    except ValueError:
+        now = timezone.localtime(timezone=tz)
+        return datetime.combine(now.date(), time(now.hour), tzinfo=tz) + timedelta(hours=1)
+
+
+def _form_response(
+    request: PracticeRequest, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
+    template = "sessions/appointment_form.html"
+    if request.htmx:
+        template += "#appointment-dialog"
+    return render(request, template, context, status=status)
+
+
+def _done(request: PracticeRequest, appointment: Appointment, warnings: list[str]) -> HttpResponse:
+    """After a change: the dialog closes and the calendar reloads (htmx), or back to the
+    calendar on the appointment's day."""
+    for warning in warnings:
+        messages.warning(request, warning)
+    if request.htmx:
+        response = HttpResponse(status=204)
+        return trigger_client_event(response, CHANGED, {})
+    day = timezone.localtime(appointment.starts_at, _tz(request)).date()
+    return redirect(_calendar_url(View.WEEK, day))
+
+
+@practice_required
+def appointment_new(request: PracticeRequest) -> HttpResponse:
+    form = AppointmentForm(request.POST or None, membership=request.membership)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                appointment, warnings = services.appointment_book(
+                    practice=request.practice, actor=request.user, booking=form.booking()
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(
+                    request,
+                    _("Booked %(patient)s with %(therapist)s.")
+                    % {
+                        "patient": appointment.patient.full_name,
+                        "therapist": appointment.therapist.display_name,
+                    },
+                )
+                return _done(request, appointment, warnings)
+        return _form_response(request, {"form": form, "appointment": None}, status=422)
+    start = _initial_start(request)
+    therapist = request.GET.get("therapist", "")
+    form = AppointmentForm(
+        membership=request.membership,
+        initial={
+            "starts_at": start,
+            "minutes": 60,
+            **({"therapist": therapist} if therapist.isdigit() else {}),
+        },
+    )
+    return _form_response(request, {"form": form, "appointment": None})
+
+
+@practice_required
+def appointment_edit(request: PracticeRequest, pk: int) -> HttpResponse:
+    appointment = _appointment(request, pk)
+    form = AppointmentForm(
+        request.POST if request.method == "POST" else None,
+        membership=request.membership,
+        appointment=appointment,
+        initial={
+            "patient": appointment.patient_id,
+            "therapist": appointment.therapist_id,
+            "therapy_type": appointment.therapy_type_id,
+            "starts_at": timezone.localtime(appointment.starts_at, _tz(request)),
+            "minutes": appointment.minutes,
+            "room": appointment.room,
+            "meeting_url": appointment.meeting_url,
+            "front_desk_note": appointment.front_desk_note,
+        },
+    )
+    context = {"form": form, "appointment": appointment, "now": timezone.now()}
+    if request.method != "POST":
+        return _form_response(request, context)
+    if form.is_valid():
+        try:
+            warnings = services.appointment_update(
+                practice=request.practice,
+                actor=request.user,
+                appointment=appointment,
+                booking=form.booking(),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Appointment saved."))
+            return _done(request, appointment, warnings)
+    return _form_response(request, context, status=422)
+
+
+@practice_required
+def appointment_cancel(request: PracticeRequest, pk: int) -> HttpResponse:
+    """GET asks for the reason; POST cancels."""
+    appointment = _appointment(request, pk)
+    form = CancelForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.appointment_cancel(
+                practice=request.practice,
+                actor=request.user,
+                appointment=appointment,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Appointment cancelled; the time is free again."))
+            return _done(request, appointment, [])
+    template = "sessions/appointment_cancel.html"
+    if request.htmx:
+        template += "#cancel-dialog"
+    status = 422 if request.method == "POST" else 200
+    return render(request, template, {"form": form, "appointment": appointment}, status=status)
+
+
+@practice_required
+def appointment_status(request: PracticeRequest, pk: int) -> HttpResponse:
+    """POST `status=confirmed` (the patient confirmed) or `status=no_show`."""
+    appointment = _appointment(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    change = {
+        "confirmed": services.appointment_confirm,
+        "no_show": services.appointment_mark_no_show,
+    }.get(request.POST.get("status", ""))
+    if change is None:
+        return HttpResponseBadRequest(_("Choose confirmed or no-show."))
+    try:
+        change(practice=request.practice, actor=request.user, appointment=appointment)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            _("Marked as %(status)s.") % {"status": appointment.get_status_display().lower()},
+        )
+    return _done(request, appointment, [])
+
+
+@practice_required
+def patient_options(request: PracticeRequest) -> HttpResponse:
+    """The patient menu of the booking form, narrowed as the user types."""
+    patients = Patient.objects.visible_to(request.membership).active()
+    query = request.GET.get("q", "").strip()
+    if query:
+        patients = patients.search(query)
+    chosen = request.GET.get("patient", "")
+    return render(
+        request,
+        "sessions/appointment_form.html#patient-options",
+        {
+            "patients": list(patients.by_name()[:PATIENT_OPTIONS]),
+            "chosen": int(chosen) if chosen.isdigit() else None,
+            "query": query,
+        },
+    )

@@ -16,8 +16,10 @@ from django.test import Client
 from patients.models import Patient
 from practice.celery import app as celery_app
 from practice.models import Invitation, Membership, Practice, Role, User
+from sessions.models import Appointment
 from tests.factories import (
     PASSWORD,
+    AppointmentFactory,
     InvitationFactory,
     MembershipFactory,
     PatientFactory,
@@ -133,17 +135,22 @@ class PracticeObjects:
     invitation: Invitation
     patient: Patient
     therapy_type: TherapyType
+    appointment: Appointment
 
 
 @pytest.fixture
 def other_practice_objects(other_practice, outsider) -> PracticeObjects:
     colleague = _member(other_practice, Role.THERAPIST, "bianca@example.com", "Bianca")
+    patient = PatientFactory(practice=other_practice, therapist=colleague)
     return PracticeObjects(
         practice=other_practice,
         membership=Membership.objects.get(practice=other_practice, user=colleague),
         invitation=InvitationFactory(practice=other_practice, invited_by=outsider),
-        patient=PatientFactory(practice=other_practice, therapist=colleague),
+        patient=patient,
         therapy_type=TherapyTypeFactory(practice=other_practice),
+        appointment=AppointmentFactory(
+            practice=other_practice, patient=patient, therapist=colleague
+        ),
     )
 
 

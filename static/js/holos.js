@@ -101,3 +101,59 @@
     tabs[index].focus();
   });
 })();
+
+// Calendar: appointment forms open in a <dialog>; a click on empty time books that slot;
+// the therapy's usual duration fills in until the duration is typed over. Without JS the
+// same links open plain pages.
+(function () {
+  "use strict";
+  function host() { return document.getElementById("dialog"); }
+  function clear() {
+    var el = host();
+    if (!el) return;
+    el.querySelectorAll("dialog[open]").forEach(function (d) { d.close(); });
+    el.innerHTML = "";
+  }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id !== "dialog") return;
+    var dialog = event.detail.target.querySelector("dialog[data-open]");
+    if (dialog && !dialog.open) dialog.showModal();
+  });
+  document.addEventListener("calendarChanged", clear);
+  document.addEventListener("close", function (event) {
+    if (event.target.matches && event.target.matches("#dialog dialog")) host().innerHTML = "";
+  }, true);
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest(".dialog-close");
+    if (closer && closer.closest("dialog")) {
+      event.preventDefault();
+      clear();
+      return;
+    }
+    var column = event.target.closest(".cal-col");
+    if (!column || event.target.closest(".cal-ev") || !window.htmx) return;
+    var box = column.getBoundingClientRect();
+    var rows = parseInt(column.getAttribute("data-rows"), 10);
+    var slot = Math.floor((event.clientY - box.top) / (box.height / rows));
+    var minutes = parseInt(column.getAttribute("data-first-hour"), 10) * 60 + slot * 15;
+    var hh = String(Math.floor(minutes / 60)).padStart(2, "0");
+    var mm = String(minutes % 60).padStart(2, "0");
+    var url = column.getAttribute("data-new-url") + "?start=" +
+      column.getAttribute("data-date") + "T" + hh + ":" + mm;
+    var therapist = column.getAttribute("data-therapist");
+    if (therapist) url += "&therapist=" + encodeURIComponent(therapist);
+    window.htmx.ajax("GET", url, { target: "#dialog" });
+  });
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches(".appointment-form select[name=therapy_type]")) return;
+    var form = event.target.form;
+    var minutes = JSON.parse(form.getAttribute("data-durations") || "{}")[event.target.value];
+    var input = form.querySelector("input[name=minutes]");
+    if (minutes && input && !input.hasAttribute("data-typed")) input.value = minutes;
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target.matches(".appointment-form input[name=minutes]")) {
+      event.target.setAttribute("data-typed", "");
+    }
+  });
+})();

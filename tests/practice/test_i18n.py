@@ -110,7 +110,7 @@ def test_compiled_mo_matches_the_po():
 @pytest.mark.parametrize(
     ("language", "present", "absent"),
     [
-        ("pt-br", ["Agenda", "Pacientes", "Pagamentos", "Sair", "A agenda está a caminho"], []),
+        ("pt-br", ["Agenda", "Pacientes", "Pagamentos", "Sair", "Novo agendamento"], []),
         ("en", ["Calendar", "Patients", "Payments", "Sign out"], ["Agenda", "Pacientes"]),
     ],
 )

@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from patients.models import Patient, PatientUserObjectPermission
 from practice.models import Invitation, Membership, Role
+from sessions.models import Appointment
 from tests.conftest import PracticeObjects, login
 from tests.factories import MembershipFactory, UserFactory
 from therapies.models import TherapyType
@@ -37,6 +38,9 @@ SAMPLES: dict[str, Sample] = {
     "patients:archive": lambda o: {"pk": o.patient.pk},
     "patients:restore": lambda o: {"pk": o.patient.pk},
     "patients:consent": lambda o: {"pk": o.patient.pk},
+    "sessions:appointment_edit": lambda o: {"pk": o.appointment.pk},
+    "sessions:appointment_cancel": lambda o: {"pk": o.appointment.pk},
+    "sessions:appointment_status": lambda o: {"pk": o.appointment.pk},
     "therapies:edit": lambda o: {"pk": o.therapy_type.pk},
     "therapies:field_add": lambda o: {"pk": o.therapy_type.pk},
     "therapies:field_preview": lambda o: {"pk": o.therapy_type.pk},
@@ -127,6 +131,11 @@ def _state(o: PracticeObjects) -> tuple:
         tuple(
             Patient.objects.filter(practice=o.practice).values_list(
                 "pk", "full_name", "phone", "archived_at", "audio_consent_at", "updated_at"
+            )
+        ),
+        tuple(
+            Appointment.objects.filter(practice=o.practice).values_list(
+                "pk", "status", "starts_at", "ends_at", "therapist_id", "updated_at"
             )
         ),
         tuple(

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 from guardian.shortcuts import assign_perm
 
 from patients.models import Patient
@@ -88,7 +89,7 @@ class Command(BaseCommand):
             )
             users.append((user, role))
 
-        self.seed_therapies(practice)
+        therapy_types = self.seed_therapies(practice)
 
         therapists = [u for u, role in users if role == Role.THERAPIST]
         caseload: dict[int, list[Patient]] = {t.pk: [] for t in therapists}
@@ -116,6 +117,8 @@ class Command(BaseCommand):
         tz = zoneinfo.ZoneInfo(practice.time_zone)
         monday = current_week_monday(timezone.localdate(timezone=tz))
         now = timezone.now()
+        with translation.override(practice.language):
+            room = gettext("Room")
         for t_index, therapist in enumerate(therapists):
             patients = caseload[therapist.pk]
             for s_index, (weekday, hour, minutes) in enumerate(SLOTS):
@@ -128,6 +131,8 @@ class Command(BaseCommand):
                     starts_at=starts,
                     defaults={
                         "patient": patients[s_index % len(patients)],
+                        "therapy_type": therapy_types[(s_index + t_index) % len(therapy_types)],
+                        "room": f"{room} {t_index + 1}",
                         "ends_at": starts + timedelta(minutes=minutes),
                         "status": AppointmentStatus.CONFIRMED
                         if starts < now

@@ -1,0 +1,181 @@
+"""The calendar's geometry: which days a view shows, and where each appointment sits.
+
+Pure functions over appointments already fetched (one query, see views.calendar): the
+template only draws what is computed here. Rows are 15-minute slots counted from the first
+hour shown; overlapping appointments of a day share it side by side in lanes.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from sessions.models import Appointment
+
+SLOT_MINUTES = 15
+FIRST_HOUR, LAST_HOUR = 7, 21  # shown even when empty; widened to fit appointments
+MAX_LANES = 12
+MONTH_ITEMS = 4
+
+
+class View(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+def first_day_and_length(view: View, anchor: date) -> tuple[date, int]:
+    """The first day a view shows and how many days: a day, Monday to Sunday, or the six
+    weeks around a month."""
+    if view == View.DAY:
+        return anchor, 1
+    if view == View.WEEK:
+        return anchor - timedelta(days=anchor.weekday()), 7
+    first = anchor.replace(day=1)
+    return first - timedelta(days=first.weekday()), 42
+
+
+def step(view: View, anchor: date, direction: int) -> date:
+    """The anchor of the previous (-1) or next (+1) page of a view."""
+    if view == View.DAY:
+        return anchor + timedelta(days=direction)
+    if view == View.WEEK:
+        return anchor + timedelta(weeks=direction)
+    month = anchor.month - 1 + direction
+    return date(anchor.year + month // 12, month % 12 + 1, 1)
+
+
+def utc_bounds(tz: zoneinfo.ZoneInfo, first: date, days: int) -> tuple[datetime, datetime]:
+    """The instants where the shown days begin and end in the practice's time zone (a day
+    across a daylight-saving change is 23 or 25 hours long)."""
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    end = datetime.combine(first + timedelta(days=days), time.min, tzinfo=tz)
+    return start, end
+
+
+@dataclass
+class Placed:
+    appointment: Appointment
+    starts: datetime  # local
+    ends: datetime  # local
+    row: int = 1
+    span: int = 1
+    lane: int = 1
+    width: int = 1
+    details: bool = True  # False: another therapist's appointment, shown without names
+
+
+@dataclass
+class Day:
+    day: date
+    is_today: bool
+    placed: list[Placed] = field(default_factory=list)
+    lanes: int = 1
+    now_row: int | None = None
+
+
+@dataclass
+class Grid:
+    days: list[Day]
+    first_hour: int
+    last_hour: int
+
+    @property
+    def rows(self) -> int:
+        return (self.last_hour - self.first_hour) * 60 // SLOT_MINUTES
+
+    @property
+    def hours(self) -> list[tuple[int, int]]:
+        """(hour, row where it starts) for the time column."""
+        per_hour = 60 // SLOT_MINUTES
+        return [
+            (hour, (hour - self.first_hour) * per_hour + 1)
+            for hour in range(self.first_hour, self.last_hour)
+        ]
+
+
+def _lanes(placed: list[Placed]) -> int:
+    """Give overlapping appointments side-by-side lanes; returns the lanes the day needs."""
+    placed.sort(key=lambda p: (p.starts, p.ends))
+    day_lanes = 1
+    cluster: list[Placed] = []
+    cluster_end: datetime | None = None
+
+    def close(members: list[Placed]) -> None:
+        nonlocal day_lanes
+        lanes = max((p.lane for p in members), default=1)
+        day_lanes = max(day_lanes, lanes)
+        for p in members:
+            p.width = lanes  # provisional: the cluster's lane count
+
+    for p in placed:
+        if cluster_end is not None and p.starts >= cluster_end:
+            close(cluster)
+            cluster, cluster_end = [], None
+        taken = {q.lane for q in cluster if q.ends > p.starts}
+        p.lane = next(lane for lane in range(1, MAX_LANES + 2) if lane not in taken)
+        p.lane = min(p.lane, MAX_LANES)
+        cluster.append(p)
+        cluster_end = p.ends if cluster_end is None else max(cluster_end, p.ends)
+    close(cluster)
+    for p in placed:
+        cluster_lanes = p.width
+        # The last lane of a cluster stretches over the lanes other clusters use.
+        p.width = day_lanes - cluster_lanes + 1 if p.lane == cluster_lanes else 1
+    return day_lanes
+
+
+def build_grid(
+    appointments: list[Appointment],
+    *,
+    tz: zoneinfo.ZoneInfo,
+    first: date,
+    days: int,
+    today: date,
+    now: datetime,
+    details_for: set[int] | None,
+) -> Grid:
+    """Place `appointments` on the days from `first`. `details_for` is the set of
+    therapist ids whose appointments may show names (None: all of them)."""
+    shown = [first + timedelta(days=i) for i in range(days)]
+    by_day: dict[date, Day] = {d: Day(d, d == today) for d in shown}
+    first_hour, last_hour = FIRST_HOUR, LAST_HOUR
+    for appointment in appointments:
+        starts = appointment.starts_at.astimezone(tz)
+        ends = appointment.ends_at.astimezone(tz)
+        # An appointment past midnight is drawn on its first day, up to midnight.
+        day = by_day.get(starts.date())
+        if day is None:
+            continue
+        placed = Placed(
+            appointment,
+            starts,
+            ends,
+            details=details_for is None or appointment.therapist_id in details_for,
+        )
+        day.placed.append(placed)
+        first_hour = min(first_hour, starts.hour)
+        end_hour = 24 if ends.date() > starts.date() else ends.hour + (ends.minute > 0)
+        last_hour = max(last_hour, end_hour)
+
+    local_now = now.astimezone(tz)
+    slot = timedelta(minutes=SLOT_MINUTES)
+    for day in by_day.values():
+        day.lanes = _lanes(day.placed)
+        origin = datetime.combine(day.day, time(first_hour), tzinfo=tz)
+        midnight = datetime.combine(day.day + timedelta(days=1), time.min, tzinfo=tz)
+        for p in day.placed:
+            # Wall-clock minutes, so a day with a daylight-saving change keeps its hours.
+            start_minutes = p.starts.replace(tzinfo=None) - origin.replace(tzinfo=None)
+            end = min(p.ends, midnight)
+            end_minutes = end.replace(tzinfo=None) - origin.replace(tzinfo=None)
+            if end == midnight:
+                end_minutes = timedelta(hours=24 - first_hour)
+            p.row = int(start_minutes / slot) + 1
+            p.span = max(1, -(-(end_minutes - start_minutes) // slot))
+        if day.is_today and first_hour <= local_now.hour < last_hour:
+            minutes = (local_now.hour - first_hour) * 60 + local_now.minute
+            day.now_row = minutes // SLOT_MINUTES + 1
+    return Grid([by_day[d] for d in shown], first_hour, last_hour)
