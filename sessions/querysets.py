@@ -23,8 +23,17 @@ class AppointmentQuerySet(PracticeQuerySet["Appointment"]):
 
     def for_calendar(self) -> Self:
         """What the calendar draws: one query, with the related rows it shows."""
-        return self.select_related("patient", "therapist", "therapy_type").order_by(
-            "starts_at", "pk"
+        return (
+            self.select_related("patient", "therapist", "therapy_type")
+            # Only what a calendar chip shows: a busy week has hundreds of rows.
+            .only(
+                "starts_at", "ends_at", "status", "room", "practice_id",
+                "therapist_id", "patient_id", "therapy_type_id",
+                "patient__full_name", "patient__preferred_name",
+                "therapist__first_name", "therapist__last_name", "therapist__email",
+                "therapy_type__name", "therapy_type__colour",
+            )  # fmt: skip
+            .order_by("starts_at", "pk")
         )
 
     def manageable_by(self, membership: Membership) -> Self:
