@@ -27,12 +27,22 @@ class AppointmentQuerySet(PracticeQuerySet["Appointment"]):
             self.select_related("patient", "therapist", "therapy_type")
             # Only what a calendar chip shows: a busy week has hundreds of rows.
             .only(
-                "starts_at", "ends_at", "status", "room", "practice_id",
-                "therapist_id", "patient_id", "therapy_type_id",
-                "patient__full_name", "patient__preferred_name",
-                "therapist__first_name", "therapist__last_name", "therapist__email",
-                "therapy_type__name", "therapy_type__colour",
-            )  # fmt: skip
+                "starts_at",
+                "ends_at",
+                "status",
+                "room",
+                "practice_id",
+                "therapist_id",
+                "patient_id",
+                "therapy_type_id",
+                "patient__full_name",
+                "patient__preferred_name",
+                "therapist__first_name",
+                "therapist__last_name",
+                "therapist__email",
+                "therapy_type__name",
+                "therapy_type__colour",
+            )
             .order_by("starts_at", "pk")
         )
 
