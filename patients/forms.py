@@ -7,7 +7,6 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import get_language, to_locale
 from django.utils.translation import gettext_lazy as _
@@ -22,8 +21,9 @@ from patients.normalise import (
     phone_region,
     validate_tags,
 )
-from patients.services import TREATING_ROLES, PatientFields
-from practice.models import Membership, Practice, User
+from patients.services import PatientFields
+from practice.models import Practice, User
+from practice.selectors import treating_users
 
 OLDEST_AGE = 130
 
@@ -168,18 +168,6 @@ class PatientForm(forms.ModelForm):
             tags=data["tags"],
             admin_notes=data["admin_notes"].strip(),
         )
-
-
-def treating_users(practice: Practice) -> QuerySet[User]:
-    """The people who may be assigned to patients: the practice's active Owners and
-    Therapists, by name."""
-    treating = (
-        Membership.objects.for_practice(practice)
-        .active()
-        .filter(role__in=TREATING_ROLES)
-        .values("user_id")
-    )
-    return User.objects.filter(pk__in=treating).order_by("first_name", "last_name", "email")
 
 
 class TherapistChoiceField(forms.ModelMultipleChoiceField):

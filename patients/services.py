@@ -15,11 +15,10 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from patients.models import Consent, ConsentEvent, Patient, PatientUserObjectPermission
 from patients.querysets import TREAT_PATIENT
-from practice.models import Membership, Practice, Role, User
+from practice.models import Membership, Practice, User
 from practice.services import audit_record
 
 TREAT_PERM = f"patients.{TREAT_PATIENT}"
-TREATING_ROLES = (Role.OWNER, Role.THERAPIST)
 
 
 class PatientFields(TypedDict, total=False):
@@ -131,8 +130,8 @@ def patient_assign_therapists(
     removed = sorted(current - wanted.keys())
     eligible = set(
         Membership.objects.for_practice(practice)
-        .active()
-        .filter(role__in=TREATING_ROLES, user_id__in=added)
+        .treating()
+        .filter(user_id__in=added)
         .values_list("user_id", flat=True)
     )
     if set(added) - eligible:

@@ -19,11 +19,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.vary import vary_on_headers
 
 from patients import services
-from patients.forms import PatientFilterForm, PatientForm, TherapistsForm, treating_users
+from patients.forms import PatientFilterForm, PatientForm, TherapistsForm
 from patients.models import ConsentEvent, Patient
 from practice.http import PracticeRequest
 from practice.models import Membership, User
 from practice.permissions import practice_required
+from practice.selectors import treating_users
 
 PAGE_SIZE = 25
 

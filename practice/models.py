@@ -132,6 +132,10 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", _("Assistant")
 
 
+# Owners may treat patients too; assistants never do.
+TREATING_ROLES = (Role.OWNER, Role.THERAPIST)
+
+
 class Membership(PracticeOwned):
     """A user's role in one practice. Inactive memberships give no access at all."""
 
@@ -166,8 +170,7 @@ class Membership(PracticeOwned):
 
     @property
     def treats_patients(self) -> bool:
-        """Owners may treat patients too; assistants never do."""
-        return self.role in (Role.OWNER, Role.THERAPIST)
+        return self.role in TREATING_ROLES
 
 
 def _invitation_token() -> str:

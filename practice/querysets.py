@@ -22,6 +22,12 @@ class MembershipQuerySet(PracticeQuerySet["Membership"]):
     def active(self) -> Self:
         return self.filter(is_active=True)
 
+    def treating(self) -> Self:
+        """Active members who may treat patients and take appointments."""
+        from practice.models import TREATING_ROLES
+
+        return self.active().filter(role__in=TREATING_ROLES)
+
     def of_user(self, user: User) -> Self:
         """The user's active memberships, practice included, in a stable order."""
         return (

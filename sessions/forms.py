@@ -7,9 +7,9 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from patients.forms import treating_users
 from patients.models import Patient
 from practice.models import Membership, User
+from practice.selectors import treating_users
 from sessions.models import Appointment
 from sessions.services import Booking
 from therapies.models import MAX_DURATION, MIN_DURATION, TherapyType

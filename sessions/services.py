@@ -20,7 +20,7 @@ from django.utils.formats import date_format, time_format
 from django.utils.translation import gettext as _
 
 from patients.models import Patient
-from practice.models import Membership, Practice, Role, User
+from practice.models import Membership, Practice, User
 from practice.services import audit_record
 from sessions.models import Appointment, AppointmentStatus
 from therapies.models import TherapyType
@@ -67,8 +67,9 @@ def _check(
     # Serialise every booking for this therapist: see the module's docstring.
     membership = (
         Membership.objects.for_practice(practice)
+        .treating()
         .select_for_update()
-        .filter(user=booking.therapist, is_active=True, role__in=(Role.OWNER, Role.THERAPIST))
+        .filter(user=booking.therapist)
         .first()
     )
     if membership is None:

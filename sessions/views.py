@@ -23,10 +23,10 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django_htmx.http import trigger_client_event
 
-from patients.forms import treating_users
 from patients.models import Patient
 from practice.http import PracticeRequest
 from practice.permissions import practice_required
+from practice.selectors import treating_users
 from sessions import services
 from sessions.calendar import View, build_grid, first_day_and_length, step, utc_bounds
 from sessions.forms import DATETIME_LOCAL, AppointmentForm, CancelForm
