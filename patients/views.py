@@ -21,7 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from patients import services
 from patients.forms import PatientFilterForm, PatientForm, TherapistsForm
 from patients.models import ConsentEvent, Patient
-from practice.http import PracticeRequest
+from practice.http import PracticeRequest, wants_fragment
 from practice.models import Membership, User
 from practice.permissions import practice_required
 from practice.selectors import treating_users
@@ -38,12 +38,6 @@ def _patient(request: PracticeRequest, pk: int) -> Patient:
     )
 
 
-def _fragment(request: PracticeRequest) -> bool:
-    """An htmx swap wants only the fragment; a history restore (the back button after the
-    snapshot was dropped) wants the whole page."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 def _may_assign_therapists(membership: Membership) -> bool:
     # Therapists see only their own patients, so they may not hand them on.
     return not membership.is_therapist
@@ -56,7 +50,7 @@ def _may_assign_therapists(membership: Membership) -> bool:
 @vary_on_headers("HX-Request")
 def index(request: PracticeRequest) -> HttpResponse:
     visible = Patient.objects.visible_to(request.membership)
-    fragment = _fragment(request)
+    fragment = wants_fragment(request)
     # The filter menus are outside the swapped rows: an htmx swap doesn't need them.
     therapist_menu: list[User] | None = None  # Therapists see only their own patients
     if not request.membership.is_therapist:
@@ -220,7 +214,7 @@ def profile(request: PracticeRequest, pk: int, tab: str) -> HttpResponse:
     }
     if tab == "overview":
         context.update(_consent_context(patient))
-    if _fragment(request):
+    if wants_fragment(request):
         # The panel, plus the tab list out of band so aria-selected follows the click.
         context["fragment"] = True
         return render(request, "patients/profile.html#patient-tab-panel", context)
@@ -276,7 +270,7 @@ def consent(request: PracticeRequest, pk: int) -> HttpResponse:
         messages.success(
             request, _("Consent withdrawn. Sessions with this patient won’t be recorded.")
         )
-    if _fragment(request):
+    if wants_fragment(request):
         context = {**_consent_context(patient), "fragment": True}
         return render(request, "patients/profile.html#patient-consent", context)
     return redirect("patients:detail", pk=patient.pk)

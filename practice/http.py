@@ -26,3 +26,9 @@ class MaybePracticeRequest(HttpRequest):
     practice: Practice | None
     membership: Membership | None
     htmx: HtmxDetails
+
+
+def wants_fragment(request: PracticeRequest | MaybePracticeRequest) -> bool:
+    """An htmx swap wants only the fragment; a history restore (the back button after the
+    snapshot was dropped, as on pages with hx-history="false") wants the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django_htmx.http import trigger_client_event
 
 from patients.models import Patient
-from practice.http import PracticeRequest
+from practice.http import PracticeRequest, wants_fragment
 from practice.permissions import practice_required
 from practice.selectors import treating_users
 from sessions import services
@@ -110,7 +110,7 @@ def calendar(request: PracticeRequest) -> HttpResponse:
         "month": anchor.month,
     }
     template = "sessions/calendar.html"
-    if request.htmx and not request.htmx.history_restore_request:
+    if wants_fragment(request):
         template += "#calendar"
     return render(request, template, context)
 
