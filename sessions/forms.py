@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from patients.models import Patient
@@ -63,21 +64,15 @@ class AppointmentForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         practice = membership.practice
-        patients = Patient.objects.visible_to(membership)
-        therapy_types = TherapyType.objects.for_practice(practice).active()
-        if appointment is not None:
-            # An archived patient or retired therapy already on the appointment stays valid.
-            patients = patients.filter(archived_at__isnull=True) | patients.filter(
-                pk=appointment.patient_id
-            )
-            if appointment.therapy_type_id:
-                therapy_types = TherapyType.objects.for_practice(practice).filter(
-                    is_active=True
-                ) | TherapyType.objects.for_practice(practice).filter(
-                    pk=appointment.therapy_type_id
-                )
-        else:
-            patients = patients.filter(archived_at__isnull=True)
+        # An archived patient or retired therapy already on the appointment stays valid.
+        kept_patient = Q(pk=appointment.patient_id) if appointment else Q()
+        kept_therapy = Q(pk=appointment.therapy_type_id) if appointment else Q()
+        patients = Patient.objects.visible_to(membership).filter(
+            Q(archived_at__isnull=True) | kept_patient
+        )
+        therapy_types = TherapyType.objects.for_practice(practice).filter(
+            Q(is_active=True) | kept_therapy
+        )
         self.fields["patient"].queryset = patients.order_by("full_name")  # type: ignore[attr-defined]
         self.fields["therapy_type"].queryset = therapy_types.order_by("name")  # type: ignore[attr-defined]
         self.fields["therapist"].queryset = treating_users(practice)  # type: ignore[attr-defined]

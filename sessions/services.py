@@ -186,12 +186,7 @@ def appointment_update(
 ) -> list[str]:
     """Change an open appointment (time, therapist, therapy, room, …) under the same checks
     as a booking. Returns warnings."""
-    if not appointment.is_open:
-        raise ValidationError(
-            _("This appointment is %(status)s and can no longer be changed.")
-            % {"status": appointment.get_status_display().lower()},
-            code="closed",
-        )
+    _require_open(appointment)
     warnings = _check(practice=practice, booking=booking, appointment=appointment)
     changed = _apply(appointment, booking)
     if changed:
@@ -206,15 +201,19 @@ def appointment_update(
     return warnings
 
 
-def _set_status(
-    *, practice: Practice, actor: User, appointment: Appointment, status: str, action: str
-) -> None:
+def _require_open(appointment: Appointment) -> None:
     if not appointment.is_open:
         raise ValidationError(
             _("This appointment is %(status)s and can no longer be changed.")
             % {"status": appointment.get_status_display().lower()},
             code="closed",
         )
+
+
+def _set_status(
+    *, practice: Practice, actor: User, appointment: Appointment, status: str, action: str
+) -> None:
+    _require_open(appointment)
     appointment.status = status
     fields = ["status", "updated_at"]
     if status == AppointmentStatus.CANCELLED:

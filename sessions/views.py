@@ -70,17 +70,16 @@ def calendar(request: PracticeRequest) -> HttpResponse:
     # A Therapist starts on their own calendar; "all" (or a colleague) on request.
     default = str(request.user.pk) if request.membership.is_therapist else "all"
     chosen = request.GET.get("therapist") or default
-    shown_ids = {t.pk for t in therapists} if chosen == "all" else set()
-    if chosen != "all":
-        shown_ids = {t.pk for t in therapists if str(t.pk) == chosen}
-        if not shown_ids:
-            chosen, shown_ids = "all", {t.pk for t in therapists}
+    if chosen not in {str(t.pk) for t in therapists}:
+        chosen = "all"  # also for someone who has left, or a mistyped value
 
+    # The page links keep the therapist the user asked for, not the default.
+    therapist_param = request.GET.get("therapist", "")
     first, days = first_day_and_length(view, anchor)
     start, end = utc_bounds(tz, first, days)
     appointments = Appointment.objects.for_practice(request.practice).overlapping(start, end)
     if chosen != "all":
-        appointments = appointments.filter(therapist_id__in=shown_ids)
+        appointments = appointments.filter(therapist_id=int(chosen))
     # Colleagues of a Therapist show as busy time without names.
     details_for = {request.user.pk} if request.membership.is_therapist else None
     grid = build_grid(
@@ -94,19 +93,16 @@ def calendar(request: PracticeRequest) -> HttpResponse:
     )
     context: dict[str, Any] = {
         "view": view.value,
-        "views": [(v.value, v.name.title()) for v in View],
+        "views": [v.value for v in View],
         "grid": grid,
         "anchor": anchor,
         "first": first,
         "last": first + timedelta(days=days - 1),
-        "today_url": _calendar_url(view, today, request.GET.get("therapist", "")),
-        "previous_url": _calendar_url(
-            view, step(view, anchor, -1), request.GET.get("therapist", "")
-        ),
-        "next_url": _calendar_url(view, step(view, anchor, 1), request.GET.get("therapist", "")),
+        "today_url": _calendar_url(view, today, therapist_param),
+        "previous_url": _calendar_url(view, step(view, anchor, -1), therapist_param),
+        "next_url": _calendar_url(view, step(view, anchor, 1), therapist_param),
         "therapists": therapists,
         "chosen": chosen,
-        "can_book": True,
         "month": anchor.month,
     }
     template = "sessions/calendar.html"

@@ -44,6 +44,11 @@ def _field(therapy_type: TherapyType, key: str) -> Field:
     return field
 
 
+def _with_kind_labels(fields: list[Field]) -> list[Field]:
+    kinds = dict(Kind.choices)
+    return [{**f, "kind_label": kinds.get(f["kind"], f["kind"])} for f in fields]
+
+
 def _edit_context(
     request: PracticeRequest,
     therapy_type: TherapyType,
@@ -53,14 +58,11 @@ def _edit_context(
     editing: str = "",
     edit_form: FieldDefinitionForm | None = None,
 ) -> dict[str, Any]:
-    kinds = dict(Kind.choices)
     return {
         "therapy_type": therapy_type,
         "details_form": details_form
         or TherapyTypeForm(instance=therapy_type, practice=request.practice),
-        "fields": [
-            {**f, "kind_label": kinds.get(f["kind"], f["kind"])} for f in therapy_type.custom_fields
-        ],
+        "fields": _with_kind_labels(therapy_type.custom_fields),
         "new_field_form": new_field_form or FieldDefinitionForm(prefix="new"),
         "editing": editing,
         "edit_form": edit_form,
@@ -133,7 +135,6 @@ def create(request: PracticeRequest) -> HttpResponse:
                 "is_active": True,
             },
         )
-    kinds = dict(Kind.choices)
     return render(
         request,
         "therapies/create.html",
@@ -141,9 +142,7 @@ def create(request: PracticeRequest) -> HttpResponse:
             "form": form,
             "starters": STARTERS,
             "chosen": chosen,
-            "starter_fields": [
-                {**f, "kind_label": kinds[f["kind"]]} for f in details["custom_fields"]
-            ],
+            "starter_fields": _with_kind_labels(details["custom_fields"]),
         },
         status=422 if request.method == "POST" else 200,
     )
