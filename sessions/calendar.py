@@ -96,34 +96,33 @@ class Grid:
         ]
 
 
+def _clusters(placed: list[Placed]) -> list[list[Placed]]:
+    """Runs of appointments that overlap one another, in time order."""
+    clusters: list[list[Placed]] = []
+    end: datetime | None = None
+    for p in sorted(placed, key=lambda p: (p.starts, p.ends)):
+        if end is None or p.starts >= end:
+            clusters.append([])
+            end = p.ends
+        clusters[-1].append(p)
+        end = max(end, p.ends)
+    return clusters
+
+
 def _lanes(placed: list[Placed]) -> int:
     """Give overlapping appointments side-by-side lanes; returns the lanes the day needs."""
-    placed.sort(key=lambda p: (p.starts, p.ends))
-    day_lanes = 1
-    cluster: list[Placed] = []
-    cluster_end: datetime | None = None
-
-    def close(members: list[Placed]) -> None:
-        nonlocal day_lanes
-        lanes = max((p.lane for p in members), default=1)
-        day_lanes = max(day_lanes, lanes)
-        for p in members:
-            p.width = lanes  # provisional: the cluster's lane count
-
-    for p in placed:
-        if cluster_end is not None and p.starts >= cluster_end:
-            close(cluster)
-            cluster, cluster_end = [], None
-        taken = {q.lane for q in cluster if q.ends > p.starts}
-        p.lane = next(lane for lane in range(1, MAX_LANES + 2) if lane not in taken)
-        p.lane = min(p.lane, MAX_LANES)
-        cluster.append(p)
-        cluster_end = p.ends if cluster_end is None else max(cluster_end, p.ends)
-    close(cluster)
-    for p in placed:
-        cluster_lanes = p.width
-        # The last lane of a cluster stretches over the lanes other clusters use.
-        p.width = day_lanes - cluster_lanes + 1 if p.lane == cluster_lanes else 1
+    clusters = _clusters(placed)
+    for cluster in clusters:
+        for i, p in enumerate(cluster):
+            taken = {q.lane for q in cluster[:i] if q.ends > p.starts}
+            free = next(lane for lane in range(1, MAX_LANES + 2) if lane not in taken)
+            p.lane = min(free, MAX_LANES)
+    day_lanes = max((p.lane for p in placed), default=1)
+    for cluster in clusters:
+        lanes = max(p.lane for p in cluster)
+        for p in cluster:
+            # The last lane of a cluster stretches over the lanes other clusters use.
+            p.width = day_lanes - lanes + 1 if p.lane == lanes else 1
     return day_lanes
 
 
