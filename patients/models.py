@@ -38,6 +38,11 @@ class Patient(PracticeOwned):
     birth_date = models.DateField(_("date of birth"), null=True, blank=True)
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
+    email_reminders = models.BooleanField(
+        _("email appointment reminders"),
+        default=True,
+        help_text=_("Untick if the patient asked not to get reminders."),
+    )
     address = models.TextField(_("address"), max_length=500, blank=True)
     emergency_contact_name = models.CharField(_("emergency contact"), max_length=200, blank=True)
     emergency_contact_phone = models.CharField(

@@ -7,6 +7,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -83,6 +84,9 @@ def validate_currency(value: str) -> None:
         raise ValidationError(_("Use a three-letter ISO 4217 code such as BRL or EUR."))
 
 
+MAX_REMINDER_HOURS = 7 * 24
+
+
 class Plan(models.TextChoices):
     FREE = "free", _("Free")
     PRO = "pro", _("Pro")
@@ -103,6 +107,14 @@ class Practice(models.Model):
         _("language"), max_length=8, choices=Language.choices, default=Language.PORTUGUESE_BRAZIL
     )
     plan = models.CharField(_("plan"), max_length=8, choices=Plan.choices, default=Plan.FREE)
+    reminder_hours = models.PositiveSmallIntegerField(
+        _("appointment reminders (hours before)"),
+        default=24,
+        validators=[MaxValueValidator(MAX_REMINDER_HOURS)],
+        help_text=_(
+            "Patients get an email this many hours before each appointment. 0 sends none."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from practice.models import PracticeOwned
+from practice.querysets import PracticeQuerySet
 from sessions.querysets import AppointmentQuerySet
 
 
@@ -19,8 +20,38 @@ class AppointmentStatus(models.TextChoices):
     NO_SHOW = "no_show", _("No-show")
 
 
+OPEN_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
 # A cancelled appointment frees its slot; every other status keeps it taken.
 FREE_STATUSES = (AppointmentStatus.CANCELLED,)
+
+
+class AppointmentSeries(PracticeOwned):
+    """A recurring appointment: the rule it was booked with. Each occurrence is an
+    Appointment of its own (so one can be moved or cancelled alone); editing "this and
+    following" changes the open occurrences from one date on."""
+
+    every_weeks = models.PositiveSmallIntegerField(_("every (weeks)"), default=1)
+    count = models.PositiveSmallIntegerField(_("times"), null=True, blank=True)
+    until = models.DateField(_("until"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PracticeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = _("appointment series")
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(count__isnull=False) | models.Q(until__isnull=False),
+                name="series_ends",
+            ),
+            models.CheckConstraint(condition=models.Q(every_weeks__gte=1), name="series_every"),
+        ]
+
+    def __str__(self) -> str:
+        return f"series {self.pk}"
 
 
 class Appointment(PracticeOwned):
@@ -61,6 +92,16 @@ class Appointment(PracticeOwned):
     )
     cancel_reason = models.CharField(_("reason for cancelling"), max_length=200, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    series = models.ForeignKey(
+        AppointmentSeries,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+    )
+    # Set when the patient's reminder email is claimed for sending; cleared when the
+    # appointment moves to another time (the patient is reminded of the new one).
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -100,4 +141,26 @@ class Appointment(PracticeOwned):
     @property
     def is_open(self) -> bool:
         """Still to happen or to be recorded: it can be edited, cancelled or marked."""
-        return self.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
+        return self.status in OPEN_STATUSES
+
+
+class CalendarFeed(PracticeOwned):
+    """A therapist's secret iCalendar address for phone calendars. Whoever holds the URL
+    reads the therapist's appointment times, patient initials and therapies (nothing
+    clinical), so it can be revoked (the row is deleted) and replaced at any time."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PracticeQuerySet.as_manager()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["practice", "user"], name="one_feed_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"feed of {self.user_id} in {self.practice_id}"

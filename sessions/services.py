@@ -156,6 +156,10 @@ def _apply(appointment: Appointment, booking: Booking) -> list[str]:
         if current != wanted:
             setattr(appointment, name, value)
             changed.append(name)
+    if "starts_at" in changed and appointment.reminder_sent_at is not None:
+        # The reminder named the old time: the patient is reminded of the new one.
+        appointment.reminder_sent_at = None
+        changed.append("reminder_sent_at")
     return changed
 
 
