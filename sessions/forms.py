@@ -5,17 +5,44 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from patients.models import Patient
 from practice.models import Membership, User
 from practice.selectors import treating_users
 from sessions.models import Appointment
-from sessions.services import Booking
+from sessions.services import MAX_OCCURRENCES, MAX_SERIES_SPAN, Booking, Repeat
 from therapies.models import MAX_DURATION, MIN_DURATION, TherapyType
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+class Scope(models.TextChoices):
+    THIS = "this", _("This appointment")
+    FOLLOWING = "following", _("This and following")
+
+
+class ScopeMixin(forms.Form):
+    """For an appointment of a series: change only it, or it and the later ones."""
+
+    scope = forms.ChoiceField(
+        label=_("Apply to"),
+        choices=Scope.choices,
+        initial=Scope.THIS,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+
+    def _drop_scope_unless_series(self, appointment: Appointment | None) -> None:
+        if appointment is None or appointment.series_id is None:
+            del self.fields["scope"]
+
+    @property
+    def following(self) -> bool:
+        return self.cleaned_data.get("scope") == Scope.FOLLOWING
 
 
 class PersonChoiceField(forms.ModelChoiceField):
@@ -23,7 +50,22 @@ class PersonChoiceField(forms.ModelChoiceField):
         return str(obj.display_name)
 
 
-class AppointmentForm(forms.Form):
+REPEAT_CHOICES = [
+    ("", _("Does not repeat")),
+    ("1", _("Every week")),
+    *[
+        (str(n), ngettext_lazy("Every %(n)d week", "Every %(n)d weeks", "n") % {"n": n})
+        for n in (2, 3, 4, 6, 8)
+    ],
+]
+
+
+class Ends(models.TextChoices):
+    AFTER = "after", _("After a number of times")
+    ON = "on", _("On a date")
+
+
+class AppointmentForm(ScopeMixin, forms.Form):
     """Book or change an appointment. Times are entered in the practice's time zone (the
     middleware activates it), so the cleaned start is already an aware datetime."""
 
@@ -54,6 +96,23 @@ class AppointmentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Administrative only (parking, payment, reminders). Never clinical."),
     )
+    # Only when booking: an existing appointment's series is changed with `scope`.
+    repeat = forms.TypedChoiceField(
+        label=_("Repeats"), choices=REPEAT_CHOICES, coerce=int, empty_value=None, required=False
+    )
+    ends = forms.ChoiceField(
+        label=_("Ends"),
+        choices=Ends.choices,
+        initial=Ends.AFTER,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    count = forms.IntegerField(
+        label=_("Times"), min_value=2, max_value=MAX_OCCURRENCES, initial=10, required=False
+    )
+    until = forms.DateField(
+        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(
         self,
@@ -64,6 +123,10 @@ class AppointmentForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         practice = membership.practice
+        self._drop_scope_unless_series(appointment)
+        if appointment is not None:
+            for name in ("repeat", "ends", "count", "until"):
+                del self.fields[name]
         # An archived patient or retired therapy already on the appointment stays valid.
         kept_patient = Q(pk=appointment.patient_id) if appointment else Q()
         kept_therapy = Q(pk=appointment.therapy_type_id) if appointment else Q()
@@ -87,6 +150,33 @@ class AppointmentForm(forms.Form):
             }
         )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("repeat"):
+            return data
+        if data.get("ends") == Ends.ON:
+            until, start = data.get("until"), data.get("starts_at")
+            if until is None:
+                self.add_error("until", _("Choose the date of the last appointment."))
+            elif start is not None and until <= start.date():
+                self.add_error("until", _("Choose a date after the first appointment."))
+            elif start is not None and until > start.date() + MAX_SERIES_SPAN:
+                self.add_error("until", _("A series can cover one year at most."))
+        elif data.get("count") is None and "count" not in self.errors:
+            self.add_error(
+                "count", _("Say how many times, from 2 to %(max)d.") % {"max": MAX_OCCURRENCES}
+            )
+        return data
+
+    def recurrence(self) -> Repeat | None:
+        """The recurrence asked for, or None for a single appointment."""
+        data = self.cleaned_data
+        if not data.get("repeat"):
+            return None
+        if data.get("ends") == Ends.ON:
+            return Repeat(every_weeks=data["repeat"], until=data["until"])
+        return Repeat(every_weeks=data["repeat"], count=data["count"])
+
     def booking(self) -> Booking:
         data = self.cleaned_data
         return Booking(
@@ -101,9 +191,20 @@ class AppointmentForm(forms.Form):
         )
 
 
-class CancelForm(forms.Form):
+class CancelForm(ScopeMixin, forms.Form):
     reason = forms.CharField(
         label=_("Reason"),
         max_length=200,
         help_text=_("For the practice's records, e.g. “patient unwell” or “therapist away”."),
     )
+
+    def __init__(self, *args: Any, appointment: Appointment, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._drop_scope_unless_series(appointment)
+
+
+class MoveForm(forms.Form):
+    """A drag in the calendar: the new start (practice time) and length."""
+
+    starts_at = forms.DateTimeField(input_formats=[DATETIME_LOCAL])
+    minutes = forms.IntegerField(min_value=MIN_DURATION, max_value=MAX_DURATION)

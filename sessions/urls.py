@@ -10,4 +10,5 @@ urlpatterns = [
     path("appointments/<int:pk>/", views.appointment_edit, name="appointment_edit"),
     path("appointments/<int:pk>/cancel/", views.appointment_cancel, name="appointment_cancel"),
     path("appointments/<int:pk>/status/", views.appointment_status, name="appointment_status"),
+    path("appointments/<int:pk>/move/", views.appointment_move, name="appointment_move"),
 ]

@@ -10,17 +10,19 @@ Forms open in a dialog over htmx and as plain pages without JavaScript.
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_htmx.http import trigger_client_event
 
 from patients.models import Patient
@@ -29,7 +31,7 @@ from practice.permissions import practice_required
 from practice.selectors import treating_users
 from sessions import services
 from sessions.calendar import View, build_grid, first_day_and_length, step, utc_bounds
-from sessions.forms import DATETIME_LOCAL, AppointmentForm, CancelForm
+from sessions.forms import DATETIME_LOCAL, AppointmentForm, CancelForm, MoveForm
 from sessions.models import Appointment
 
 CHANGED = "calendarChanged"  # the htmx event that makes the calendar reload itself
@@ -43,7 +45,7 @@ def _tz(request: PracticeRequest) -> zoneinfo.ZoneInfo:
 def _appointment(request: PracticeRequest, pk: int) -> Appointment:
     return get_object_or_404(
         Appointment.objects.manageable_by(request.membership).select_related(
-            "patient", "therapist", "therapy_type"
+            "patient", "therapist", "therapy_type", "series"
         ),
         pk=pk,
     )
@@ -56,25 +58,25 @@ def _calendar_url(view: str, day: date, therapist: str = "") -> str:
     return f"{reverse('sessions:calendar')}?{urlencode(query)}"
 
 
-@practice_required
-def calendar(request: PracticeRequest) -> HttpResponse:
+def _calendar_context(request: PracticeRequest, query: QueryDict) -> dict[str, Any] | None:
+    """What the calendar shows for `?view=&date=&therapist=`; None for a malformed query."""
     tz = _tz(request)
     today = timezone.localdate(timezone=tz)
     try:
-        view = View(request.GET.get("view") or View.WEEK)
-        anchor = date.fromisoformat(request.GET["date"]) if request.GET.get("date") else today
+        view = View(query.get("view") or View.WEEK)
+        anchor = date.fromisoformat(query["date"]) if query.get("date") else today
     except ValueError:
-        return redirect("sessions:calendar")
+        return None
 
     therapists = list(treating_users(request.practice))
     # A Therapist starts on their own calendar; "all" (or a colleague) on request.
     default = str(request.user.pk) if request.membership.is_therapist else "all"
-    chosen = request.GET.get("therapist") or default
+    chosen = query.get("therapist") or default
     if chosen not in {str(t.pk) for t in therapists}:
         chosen = "all"  # also for someone who has left, or a mistyped value
 
     # The page links keep the therapist the user asked for, not the default.
-    therapist_param = request.GET.get("therapist", "")
+    therapist_param = query.get("therapist", "")
     first, days = first_day_and_length(view, anchor)
     start, end = utc_bounds(tz, first, days)
     appointments = Appointment.objects.for_practice(request.practice).overlapping(start, end)
@@ -91,20 +93,30 @@ def calendar(request: PracticeRequest) -> HttpResponse:
         now=timezone.now(),
         details_for=details_for,
     )
-    context: dict[str, Any] = {
+    return {
         "view": view.value,
         "views": [v.value for v in View],
         "grid": grid,
         "anchor": anchor,
         "first": first,
         "last": first + timedelta(days=days - 1),
+        "calendar_url": _calendar_url(view, anchor, therapist_param),
         "today_url": _calendar_url(view, today, therapist_param),
         "previous_url": _calendar_url(view, step(view, anchor, -1), therapist_param),
         "next_url": _calendar_url(view, step(view, anchor, 1), therapist_param),
         "therapists": therapists,
         "chosen": chosen,
+        "therapist_param": therapist_param,
         "month": anchor.month,
+        "edit_url": reverse("sessions:appointment_edit", args=[0]).replace("/0/", "/{}/"),
     }
+
+
+@practice_required
+def calendar(request: PracticeRequest) -> HttpResponse:
+    context = _calendar_context(request, request.GET)
+    if context is None:
+        return redirect("sessions:calendar")
     template = "sessions/calendar.html"
     if wants_fragment(request):
         template += "#calendar"
@@ -148,19 +160,35 @@ def appointment_new(request: PracticeRequest) -> HttpResponse:
     form = AppointmentForm(request.POST or None, membership=request.membership)
     if request.method == "POST":
         if form.is_valid():
+            booking, repeat = form.booking(), form.recurrence()
             try:
-                appointment, warnings = services.appointment_book(
-                    practice=request.practice, actor=request.user, booking=form.booking()
-                )
+                if repeat is None:
+                    appointment, warnings = services.appointment_book(
+                        practice=request.practice, actor=request.user, booking=booking
+                    )
+                    booked = 1
+                else:
+                    series, warnings = services.appointment_book_series(
+                        practice=request.practice,
+                        actor=request.user,
+                        booking=booking,
+                        repeat=repeat,
+                    )
+                    appointment, booked = series[0], len(series)
             except ValidationError as error:
                 form.add_error(None, error)
             else:
                 messages.success(
                     request,
-                    _("Booked %(patient)s with %(therapist)s.")
+                    ngettext(
+                        "Booked %(patient)s with %(therapist)s.",
+                        "Booked %(patient)s with %(therapist)s, %(count)d times.",
+                        booked,
+                    )
                     % {
-                        "patient": appointment.patient.full_name,
-                        "therapist": appointment.therapist.display_name,
+                        "patient": booking.patient.full_name,
+                        "therapist": booking.therapist.display_name,
+                        "count": booked,
                     },
                 )
                 return _done(request, appointment, warnings)
@@ -200,17 +228,22 @@ def appointment_edit(request: PracticeRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _form_response(request, context)
     if form.is_valid():
+        change = {"practice": request.practice, "actor": request.user, "appointment": appointment}
         try:
-            warnings = services.appointment_update(
-                practice=request.practice,
-                actor=request.user,
-                appointment=appointment,
-                booking=form.booking(),
-            )
+            if form.following:
+                count, warnings = services.appointment_update_following(
+                    **change, booking=form.booking()
+                )
+            else:
+                count, warnings = 1, services.appointment_update(**change, booking=form.booking())
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, _("Appointment saved."))
+            messages.success(
+                request,
+                ngettext("Appointment saved.", "%(count)d appointments of the series saved.", count)
+                % {"count": count},
+            )
             return _done(request, appointment, warnings)
     return _form_response(request, context, status=422)
 
@@ -219,19 +252,32 @@ def appointment_edit(request: PracticeRequest, pk: int) -> HttpResponse:
 def appointment_cancel(request: PracticeRequest, pk: int) -> HttpResponse:
     """GET asks for the reason; POST cancels."""
     appointment = _appointment(request, pk)
-    form = CancelForm(request.POST if request.method == "POST" else None)
+    form = CancelForm(request.POST if request.method == "POST" else None, appointment=appointment)
     if request.method == "POST" and form.is_valid():
+        change = {
+            "practice": request.practice,
+            "actor": request.user,
+            "appointment": appointment,
+            "reason": form.cleaned_data["reason"],
+        }
         try:
-            services.appointment_cancel(
-                practice=request.practice,
-                actor=request.user,
-                appointment=appointment,
-                reason=form.cleaned_data["reason"],
-            )
+            if form.following:
+                count = services.appointment_cancel_following(**change)
+            else:
+                services.appointment_cancel(**change)
+                count = 1
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, _("Appointment cancelled; the time is free again."))
+            messages.success(
+                request,
+                ngettext(
+                    "Appointment cancelled; the time is free again.",
+                    "%(count)d appointments cancelled; the time is free again.",
+                    count,
+                )
+                % {"count": count},
+            )
             return _done(request, appointment, [])
     template = "sessions/appointment_cancel.html"
     if request.htmx:
@@ -262,6 +308,53 @@ def appointment_status(request: PracticeRequest, pk: int) -> HttpResponse:
             _("Marked as %(status)s.") % {"status": appointment.get_status_display().lower()},
         )
     return _done(request, appointment, [])
+
+
+@practice_required
+def appointment_move(request: PracticeRequest, pk: int) -> HttpResponse:
+    """A drag in the calendar: move this one appointment or change its length, and answer
+    with the calendar the drag came from (`view`, `date`, `therapist`), showing the
+    change or why it was refused."""
+    appointment = _appointment(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("That time could not be read; nothing was changed."))
+    else:
+        start = form.cleaned_data["starts_at"]
+        booking = replace(
+            services.Booking.of(appointment),
+            starts_at=start,
+            ends_at=start + timedelta(minutes=form.cleaned_data["minutes"]),
+        )
+        try:
+            warnings = services.appointment_update(
+                practice=request.practice,
+                actor=request.user,
+                appointment=appointment,
+                booking=booking,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            for warning in warnings:
+                messages.warning(request, warning)
+            messages.success(
+                request,
+                _("%(patient)s moved to %(when)s.")
+                % {
+                    "patient": appointment.patient.full_name,
+                    "when": services.describe_when(
+                        request.practice, appointment.starts_at, appointment.ends_at
+                    ),
+                },
+            )
+    if not request.htmx:
+        day = timezone.localtime(appointment.starts_at, _tz(request)).date()
+        return redirect(_calendar_url(View.WEEK, day))
+    context = _calendar_context(request, request.POST) or _calendar_context(request, QueryDict())
+    return render(request, "sessions/calendar.html#calendar", context)
 
 
 @practice_required

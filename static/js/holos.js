@@ -157,3 +157,137 @@
     }
   });
 })();
+
+// Booking form: the "ends" settings of a repeating appointment show only once a
+// repetition is chosen. Without JS they are always shown (and ignored when not repeating).
+(function () {
+  "use strict";
+  function apply(root) {
+    root.querySelectorAll(".appointment-form select[name=repeat]").forEach(function (select) {
+      var ends = select.form.querySelector("[data-repeat-ends]");
+      if (ends) ends.hidden = !select.value;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches(".appointment-form select[name=repeat]")) apply(event.target.form);
+  });
+  document.addEventListener("htmx:load", function (event) { apply(event.detail.elt); });
+})();
+
+// Calendar: drag an appointment to move it (to another time or day) or drag its bottom
+// edge to change its length, in 15-minute steps. On release the change is posted and the
+// server answers with the calendar as it now is (or unchanged, with the reason). The
+// appointment dialog's start and duration fields do the same from the keyboard.
+(function () {
+  "use strict";
+  var SLOT = 15;
+  var drag = null;
+  var suppressClick = false;
+
+  function hhmm(minutes) {
+    return String(Math.floor(minutes / 60)).padStart(2, "0") + ":" +
+      String(minutes % 60).padStart(2, "0");
+  }
+  function columnAt(x, y) {
+    var el = document.elementFromPoint(x, y);
+    return el && el.closest ? el.closest(".cal-col") : null;
+  }
+  function reset() {
+    if (!drag) return;
+    var chip = drag.chip;
+    chip.classList.remove("dragging");
+    chip.style.gridRowStart = "";
+    chip.style.gridRowEnd = "";
+    if (chip.parentNode !== drag.home) drag.home.appendChild(chip);
+    drag = null;
+  }
+  document.addEventListener("pointerdown", function (event) {
+    if (event.button !== 0 || !window.htmx) return;
+    var chip = event.target.closest && event.target.closest(".cal-col .cal-ev[data-start]");
+    if (!chip) return;
+    var column = chip.closest(".cal-col");
+    drag = {
+      chip: chip,
+      home: column,
+      column: column,
+      resize: !!event.target.closest(".ev-resize"),
+      x: event.clientX,
+      y: event.clientY,
+      slot: column.getBoundingClientRect().height / parseInt(column.getAttribute("data-rows"), 10),
+      row: parseInt(chip.getAttribute("data-row"), 10),
+      span: parseInt(chip.getAttribute("data-span"), 10),
+      rows: 0,
+      moved: false
+    };
+  });
+  document.addEventListener("pointermove", function (event) {
+    if (!drag) return;
+    var dx = event.clientX - drag.x;
+    var dy = event.clientY - drag.y;
+    if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 6) return;
+    drag.moved = true;
+    drag.chip.classList.add("dragging");
+    drag.rows = Math.round(dy / drag.slot);
+    var chip = drag.chip;
+    var total = parseInt(drag.home.getAttribute("data-rows"), 10);
+    if (drag.resize) {
+      drag.rows = Math.max(drag.rows, 1 - drag.span);
+      chip.style.gridRowEnd = "span " + (drag.span + drag.rows);
+      return;
+    }
+    drag.rows = Math.min(Math.max(drag.rows, 1 - drag.row), total - drag.row);
+    var column = columnAt(event.clientX, event.clientY);
+    if (column && column !== drag.column) {
+      column.appendChild(chip);
+      drag.column = column;
+    }
+    chip.style.gridRowStart = String(drag.row + drag.rows);
+  });
+  document.addEventListener("pointerup", function () {
+    if (!drag) return;
+    var done = drag;
+    if (!done.moved) { drag = null; return; }
+    suppressClick = true;
+    var chip = done.chip;
+    var start = chip.getAttribute("data-start").split(":");
+    var startMinutes = parseInt(start[0], 10) * 60 + parseInt(start[1], 10);
+    var minutes = parseInt(chip.getAttribute("data-minutes"), 10);
+    if (done.resize) {
+      minutes = Math.max(SLOT, minutes + done.rows * SLOT);
+    } else {
+      startMinutes += done.rows * SLOT;
+    }
+    // A click follows the release (on whatever lies under it); it must not open anything.
+    window.setTimeout(function () { suppressClick = false; }, 0);
+    var calendar = chip.closest(".calendar");
+    var day = done.column.getAttribute("data-date");
+    if ((done.rows === 0 && done.column === done.home) || !calendar) { reset(); return; }
+    chip.classList.remove("dragging");
+    drag = null;
+    calendar.classList.add("busy-saving");
+    var url = calendar.getAttribute("data-move-url")
+      .replace("/0/", "/" + chip.getAttribute("data-appointment") + "/");
+    window.htmx.ajax("POST", url, {
+      target: "#calendar",
+      swap: "outerHTML",
+      values: {
+        starts_at: day + "T" + hhmm(startMinutes),
+        minutes: minutes,
+        view: calendar.getAttribute("data-view"),
+        date: calendar.getAttribute("data-date"),
+        therapist: calendar.getAttribute("data-therapist")
+      }
+    });
+  });
+  document.addEventListener("pointercancel", reset);
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && drag) reset();
+  });
+  // The click that ends a drag must not also open the appointment.
+  document.addEventListener("click", function (event) {
+    if (!suppressClick) return;
+    suppressClick = false;
+    event.preventDefault();
+    event.stopPropagation();
+  }, true);
+})();

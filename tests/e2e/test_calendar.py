@@ -16,6 +16,7 @@ from sessions.models import Appointment
 from tests.e2e.conftest import shot, sign_in
 
 DEMO_PASSWORD = "holos-demo"
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 
 @pytest.fixture
@@ -75,6 +76,66 @@ def test_assistant_books_by_clicking_an_empty_slot(demo, page: Page) -> None:
     expect(page.locator("dialog.modal[open] .form-errors")).to_contain_text("Júlia Rocha")
     shot(page, "calendar-clash")
     assert Appointment.objects.count() == before + 1
+
+
+def test_assistant_books_weekly_and_drags_one_date_to_another_day(demo, page: Page) -> None:
+    sign_in(page, "carla@holos.demo", DEMO_PASSWORD)
+    before = Appointment.objects.count()
+
+    # Saturday 12:00 is free in the demo week.
+    saturday = page.locator(".cal-col").nth(5)
+    saturday.evaluate("el => el.scrollIntoView({block: 'center'})")
+    box = saturday.bounding_box()
+    assert box
+    first_hour = int(saturday.get_attribute("data-first-hour") or 0)
+    row_height = box["height"] / int(saturday.get_attribute("data-rows") or 1)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + (12 - first_hour) * 4 * row_height + 3)
+
+    dialog = page.locator("dialog.modal[open]")
+    expect(dialog.locator("input[name=starts_at]")).to_have_value(re.compile(r"T12:00$"))
+    # The end of a repetition is asked only once one is chosen.
+    expect(dialog.locator("[data-repeat-ends]")).to_be_hidden()
+    dialog.locator("input[name=q]").fill("julia")
+    expect(dialog.locator("select[name=patient] option")).to_have_count(1)
+    dialog.locator("select[name=therapist]").select_option(label="Bruno Matos")
+    dialog.locator("select[name=therapy_type]").select_option(index=1)
+    dialog.locator("select[name=repeat]").select_option(label="Every week")
+    expect(dialog.locator("[data-repeat-ends]")).to_be_visible()
+    dialog.get_by_label("After a number of times").check()
+    dialog.locator("input[name=count]").fill("4")
+    shot(page, "calendar-weekly-dialog")
+    dialog.locator("button[type=submit]").click()
+
+    expect(page.locator("dialog.modal[open]")).to_have_count(0)
+    expect(page.locator("#calendar .message-success")).to_contain_text("4 times")
+    assert Appointment.objects.count() == before + 4
+    series = list(Appointment.objects.filter(series__isnull=False).order_by("starts_at"))
+    assert [a.starts_at.astimezone(SAO_PAULO).strftime("%a %H:%M") for a in series] == [
+        "Sat 12:00"
+    ] * 4
+
+    # Drag this Saturday's occurrence to Sunday, one hour later.
+    chip = page.locator(f".cal-ev[data-appointment='{series[0].pk}']")
+    chip.evaluate("el => el.scrollIntoView({block: 'center'})")
+    start = chip.bounding_box()
+    sunday = page.locator(".cal-col").nth(6).bounding_box()
+    assert start and sunday
+    x, y = start["x"] + start["width"] / 2, start["y"] + 8
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 20, y + 10, steps=3)
+    page.mouse.move(sunday["x"] + sunday["width"] / 2, y + 4 * row_height, steps=8)
+    with page.expect_response(re.compile(r"/move/$")):
+        page.mouse.up()
+    expect(page.locator("#calendar .message-success")).to_contain_text("moved to")
+    expect(
+        page.locator(".cal-col").nth(6).locator(f"[data-appointment='{series[0].pk}']")
+    ).to_be_visible()
+    expect(page.locator("dialog.modal[open]")).to_have_count(0)  # the drag opened nothing
+    series = [Appointment.objects.get(pk=a.pk) for a in series]
+    moved = [a.starts_at.astimezone(SAO_PAULO).strftime("%a %H:%M") for a in series]
+    assert moved == ["Sun 13:00", "Sat 12:00", "Sat 12:00", "Sat 12:00"]
+    shot(page, "calendar-busy-week-after-drag")
 
 
 def test_month_view_and_a_phone(demo, new_page) -> None:

@@ -41,6 +41,7 @@ SAMPLES: dict[str, Sample] = {
     "sessions:appointment_edit": lambda o: {"pk": o.appointment.pk},
     "sessions:appointment_cancel": lambda o: {"pk": o.appointment.pk},
     "sessions:appointment_status": lambda o: {"pk": o.appointment.pk},
+    "sessions:appointment_move": lambda o: {"pk": o.appointment.pk},
     "therapies:edit": lambda o: {"pk": o.therapy_type.pk},
     "therapies:field_add": lambda o: {"pk": o.therapy_type.pk},
     "therapies:field_preview": lambda o: {"pk": o.therapy_type.pk},
