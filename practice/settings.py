@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+import jinja2
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
@@ -99,7 +100,16 @@ TEMPLATES = [
             ],
             "debug": DEBUG,
         },
-    }
+    },
+    {
+        # Only for markup drawn hundreds of times per page (the calendar's appointments),
+        # where the Django template language costs ~0.5 ms an item. Autoescaped.
+        "NAME": "jinja2",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"undefined": jinja2.StrictUndefined, "auto_reload": DEBUG},
+    },
 ]
 
 # --- Database: DATABASE_URL, else the embedded PostgreSQL -------------------------------

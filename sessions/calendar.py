@@ -11,8 +11,9 @@ import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 
-from sessions.models import Appointment
+from sessions.models import Appointment, AppointmentStatus
 
 SLOT_MINUTES = 15
 FIRST_HOUR, LAST_HOUR = 7, 21  # shown even when empty; widened to fit appointments
@@ -65,6 +66,35 @@ class Placed:
     lane: int = 1
     width: int = 1
     details: bool = True  # False: another therapist's appointment, shown without names
+    url: str = ""  # the appointment's dialog, when `details`
+    status_label: str = ""  # shown for every status but Scheduled
+
+    # What a chip prints, prepared here: a busy week draws hundreds of chips, and each
+    # lookup or filter in the template costs more than the same work in Python.
+    @cached_property
+    def time(self) -> str:
+        return f"{self.starts:%H:%M}"
+
+    @cached_property
+    def who(self) -> str:
+        patient = self.appointment.patient
+        if self.details:
+            return patient.display_name
+        return "".join(f"{part[0]}." for part in patient.full_name.split())
+
+    @property
+    def what(self) -> str:
+        a = self.appointment
+        return " · ".join(x for x in (a.therapy_type.name if a.therapy_type else "", a.room) if x)
+
+    @property
+    def draggable(self) -> bool:
+        return self.details and self.appointment.is_open
+
+    @property
+    def place(self) -> str:
+        """The grid classes: start row, row span, lane and lane span."""
+        return f"r{self.row} s{self.span} c{self.lane} w{self.width}"
 
 
 @dataclass
@@ -74,6 +104,8 @@ class Day:
     placed: list[Placed] = field(default_factory=list)
     lanes: int = 1
     now_row: int | None = None
+    chips: str = ""  # the appointments' markup, rendered by the view
+    more: int = 0  # appointments the month view leaves out
 
 
 @dataclass
@@ -141,6 +173,9 @@ def build_grid(
     shown = [first + timedelta(days=i) for i in range(days)]
     by_day: dict[date, Day] = {d: Day(d, d == today) for d in shown}
     first_hour, last_hour = FIRST_HOUR, LAST_HOUR
+    # Translated once: each lazy label costs a catalogue lookup when printed.
+    labels = {value: str(label) for value, label in AppointmentStatus.choices}
+    labels[AppointmentStatus.SCHEDULED] = ""
     for appointment in appointments:
         starts = appointment.starts_at.astimezone(tz)
         ends = appointment.ends_at.astimezone(tz)
@@ -153,6 +188,7 @@ def build_grid(
             starts,
             ends,
             details=details_for is None or appointment.therapist_id in details_for,
+            status_label=labels[appointment.status],
         )
         day.placed.append(placed)
         first_hour = min(first_hour, starts.hour)

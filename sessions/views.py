@@ -18,9 +18,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_htmx.http import trigger_client_event
@@ -30,7 +32,7 @@ from practice.http import PracticeRequest, wants_fragment
 from practice.permissions import practice_required
 from practice.selectors import treating_users
 from sessions import services
-from sessions.calendar import View, build_grid, first_day_and_length, step, utc_bounds
+from sessions.calendar import MONTH_ITEMS, View, build_grid, first_day_and_length, step, utc_bounds
 from sessions.forms import DATETIME_LOCAL, AppointmentForm, CancelForm, MoveForm
 from sessions.models import Appointment
 
@@ -64,7 +66,8 @@ def _calendar_context(request: PracticeRequest, query: QueryDict) -> dict[str, A
     today = timezone.localdate(timezone=tz)
     try:
         view = View(query.get("view") or View.WEEK)
-        anchor = date.fromisoformat(query["date"]) if query.get("date") else today
+        raw_date = query.get("date") or ""
+        anchor = date.fromisoformat(raw_date) if raw_date else today
     except ValueError:
         return None
 
@@ -93,6 +96,16 @@ def _calendar_context(request: PracticeRequest, query: QueryDict) -> dict[str, A
         now=timezone.now(),
         details_for=details_for,
     )
+    edit_url = reverse("sessions:appointment_edit", args=[0])
+    chips = engines["jinja2"].get_template("sessions/chips.html")
+    for day in grid.days:
+        for placed in day.placed:
+            if placed.details:  # one reverse() for the page, not one per appointment
+                placed.url = edit_url.replace("/0/", f"/{placed.appointment.pk}/")
+        shown = day.placed[:MONTH_ITEMS] if view == View.MONTH else day.placed
+        day.more = len(day.placed) - len(shown)
+        # Safe: Jinja2 escaped every value as it rendered.
+        day.chips = mark_safe(chips.render({"placed": shown, "compact": view == View.MONTH}))  # noqa: S308
     return {
         "view": view.value,
         "views": [v.value for v in View],
@@ -108,7 +121,6 @@ def _calendar_context(request: PracticeRequest, query: QueryDict) -> dict[str, A
         "chosen": chosen,
         "therapist_param": therapist_param,
         "month": anchor.month,
-        "edit_url": reverse("sessions:appointment_edit", args=[0]).replace("/0/", "/{}/"),
     }
 
 
@@ -228,14 +240,25 @@ def appointment_edit(request: PracticeRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _form_response(request, context)
     if form.is_valid():
-        change = {"practice": request.practice, "actor": request.user, "appointment": appointment}
+        booking = form.booking()
         try:
             if form.following:
                 count, warnings = services.appointment_update_following(
-                    **change, booking=form.booking()
+                    practice=request.practice,
+                    actor=request.user,
+                    appointment=appointment,
+                    booking=booking,
                 )
             else:
-                count, warnings = 1, services.appointment_update(**change, booking=form.booking())
+                count, warnings = (
+                    1,
+                    services.appointment_update(
+                        practice=request.practice,
+                        actor=request.user,
+                        appointment=appointment,
+                        booking=booking,
+                    ),
+                )
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -254,17 +277,22 @@ def appointment_cancel(request: PracticeRequest, pk: int) -> HttpResponse:
     appointment = _appointment(request, pk)
     form = CancelForm(request.POST if request.method == "POST" else None, appointment=appointment)
     if request.method == "POST" and form.is_valid():
-        change = {
-            "practice": request.practice,
-            "actor": request.user,
-            "appointment": appointment,
-            "reason": form.cleaned_data["reason"],
-        }
+        reason = form.cleaned_data["reason"]
         try:
             if form.following:
-                count = services.appointment_cancel_following(**change)
+                count = services.appointment_cancel_following(
+                    practice=request.practice,
+                    actor=request.user,
+                    appointment=appointment,
+                    reason=reason,
+                )
             else:
-                services.appointment_cancel(**change)
+                services.appointment_cancel(
+                    practice=request.practice,
+                    actor=request.user,
+                    appointment=appointment,
+                    reason=reason,
+                )
                 count = 1
         except ValidationError as error:
             form.add_error(None, error)
