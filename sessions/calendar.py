@@ -56,6 +56,12 @@ def utc_bounds(tz: zoneinfo.ZoneInfo, first: date, days: int) -> tuple[datetime,
     return start, end
 
 
+def initials(full_name: str) -> str:
+    """How a patient shows where names may not: Maria Silva → M.S. (a colleague's busy
+    time, the phone-calendar feed)."""
+    return "".join(f"{part[0]}." for part in full_name.split())
+
+
 @dataclass
 class Placed:
     appointment: Appointment
@@ -80,7 +86,7 @@ class Placed:
         patient = self.appointment.patient
         if self.details:
             return patient.display_name
-        return "".join(f"{part[0]}." for part in patient.full_name.split())
+        return initials(patient.full_name)
 
     @property
     def what(self) -> str:

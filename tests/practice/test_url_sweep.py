@@ -55,6 +55,8 @@ SAMPLES: dict[str, Sample] = {
 NOT_PRACTICE_OBJECTS = {
     "accounts:password_reset_confirm": "a per-user bearer token from an e-mail, checked by "
     "Django's token generator (tests/practice/test_accounts.py)",
+    "sessions:calendar_feed_ics": "a bearer token for phone calendars "
+    "(tests/sessions/test_feed.py)",
 }
 # Namespaces outside the sweep, and why.
 EXCLUDED_NAMESPACES = {
