@@ -29,6 +29,7 @@ class PatientFields(TypedDict, total=False):
     pronouns: str
     birth_date: date | None
     email: str
+    email_reminders: bool
     phone: str
     address: str
     emergency_contact_name: str

@@ -8,7 +8,15 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from practice.models import Invitation, Language, Membership, Practice, Role, User
+from practice.models import (
+    MAX_REMINDER_HOURS,
+    Invitation,
+    Language,
+    Membership,
+    Practice,
+    Role,
+    User,
+)
 from practice.templatetags.holos import tz_label
 
 
@@ -158,11 +166,39 @@ class PracticeSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Practice
-        fields = ("name", "time_zone", "currency", "language")
+        fields = ("name", "time_zone", "currency", "language", "reminder_hours")
         help_texts = {"currency": _("Three-letter code, e.g. BRL, EUR, USD.")}
+        widgets = {
+            "reminder_hours": forms.NumberInput(
+                attrs={"min": 0, "max": MAX_REMINDER_HOURS, "step": 1, "inputmode": "numeric"}
+            )
+        }
+        error_messages = {
+            "reminder_hours": {
+                "required": _("Enter a number of hours, or 0 to send no reminders."),
+                "invalid": _("Enter a whole number of hours, or 0 to send no reminders."),
+                "min_value": _("Enter a number of hours, or 0 to send no reminders."),
+            }
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            # Starting a practice asks only the essentials; reminders keep their default.
+            del self.fields["reminder_hours"]
 
     def clean_currency(self) -> str:
         return self.cleaned_data["currency"].strip().upper()
+
+    def clean_reminder_hours(self) -> int:
+        hours: int = self.cleaned_data["reminder_hours"]
+        if hours > MAX_REMINDER_HOURS:
+            raise forms.ValidationError(
+                _("Reminders can go out at most %(max)d hours (%(days)d days) ahead."),
+                code="max_value",
+                params={"max": MAX_REMINDER_HOURS, "days": MAX_REMINDER_HOURS // 24},
+            )
+        return hours
 
 
 class AccountForm(forms.ModelForm):

@@ -111,9 +111,7 @@ class Practice(models.Model):
         _("appointment reminders (hours before)"),
         default=24,
         validators=[MaxValueValidator(MAX_REMINDER_HOURS)],
-        help_text=_(
-            "Patients get an email this many hours before each appointment. 0 sends none."
-        ),
+        help_text=_("Patients get an email this many hours before each appointment. 0 sends none."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

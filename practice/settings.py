@@ -144,6 +144,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "practice.tasks.invitations_expire",
         "schedule": crontab(minute=17, hour="*"),
     },
+    "appointment-reminders-send": {
+        "task": "sessions.tasks.appointment_reminders_send",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
 

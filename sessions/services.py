@@ -244,8 +244,9 @@ def _apply(appointment: Appointment, booking: Booking) -> list[str]:
         if current != wanted:
             setattr(appointment, name, value)
             changed.append(name)
-    if "starts_at" in changed and appointment.reminder_sent_at is not None:
-        # The reminder named the old time: the patient is reminded of the new one.
+    if "starts_at" in changed and appointment.pk is not None:
+        # The reminder named the old time: the patient is reminded of the new one. Cleared
+        # whatever this copy says, as a reminder may have been claimed since it was read.
         appointment.reminder_sent_at = None
         changed.append("reminder_sent_at")
     return changed
