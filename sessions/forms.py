@@ -151,7 +151,8 @@ class AppointmentForm(ScopeMixin, forms.Form):
         )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("repeat"):
             return data
         if data.get("ends") == Ends.ON:
