@@ -57,7 +57,8 @@ urlpatterns = [
     path("accounts/", include(accounts)),
     path("practice/", include(practice)),
     path("practice/therapies/", include("therapies.urls")),
-    path("calendar/", include("sessions.urls")),
+    # The calendar under calendar/, session records under sessions/.
+    path("", include("sessions.urls")),
     path("patients/", include("patients.urls")),
     path("payments/", include("payments.urls")),
     path("tera/", include("tera.urls")),

@@ -1,16 +1,25 @@
 from django.urls import path
 
-from sessions import feeds, views
+from sessions import feeds
+from sessions.views import appointments as views
 
 app_name = "sessions"
 urlpatterns = [
-    path("", views.calendar, name="calendar"),
-    path("appointments/new/", views.appointment_new, name="appointment_new"),
-    path("appointments/patients/", views.patient_options, name="patient_options"),
-    path("feed/", feeds.calendar_feed, name="calendar_feed"),
-    path("feed/<str:token>.ics", feeds.calendar_feed_ics, name="calendar_feed_ics"),
-    path("appointments/<int:pk>/", views.appointment_edit, name="appointment_edit"),
-    path("appointments/<int:pk>/cancel/", views.appointment_cancel, name="appointment_cancel"),
-    path("appointments/<int:pk>/status/", views.appointment_status, name="appointment_status"),
-    path("appointments/<int:pk>/move/", views.appointment_move, name="appointment_move"),
+    path("calendar/", views.calendar, name="calendar"),
+    path("calendar/appointments/new/", views.appointment_new, name="appointment_new"),
+    path("calendar/appointments/patients/", views.patient_options, name="patient_options"),
+    path("calendar/feed/", feeds.calendar_feed, name="calendar_feed"),
+    path("calendar/feed/<str:token>.ics", feeds.calendar_feed_ics, name="calendar_feed_ics"),
+    path("calendar/appointments/<int:pk>/", views.appointment_edit, name="appointment_edit"),
+    path(
+        "calendar/appointments/<int:pk>/cancel/",
+        views.appointment_cancel,
+        name="appointment_cancel",
+    ),
+    path(
+        "calendar/appointments/<int:pk>/status/",
+        views.appointment_status,
+        name="appointment_status",
+    ),
+    path("calendar/appointments/<int:pk>/move/", views.appointment_move, name="appointment_move"),
 ]
