@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.http import HttpRequest
 
 if TYPE_CHECKING:
@@ -32,3 +34,20 @@ def wants_fragment(request: PracticeRequest | MaybePracticeRequest) -> bool:
     """An htmx swap wants only the fragment; a history restore (the back button after the
     snapshot was dropped, as on pages with hx-history="false") wants the whole page."""
     return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The address the request came from, for the audit log.
+
+    Behind our own TLS proxy (BEHIND_TLS_PROXY) REMOTE_ADDR is the proxy: the client is
+    the last address the proxy appended to X-Forwarded-For. Addresses further left are
+    whatever the client claimed, so they are never read."""
+    address = request.META.get("REMOTE_ADDR", "")
+    if settings.SECURE_PROXY_SSL_HEADER:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            address = forwarded.split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None

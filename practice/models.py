@@ -107,6 +107,19 @@ class Practice(models.Model):
         _("language"), max_length=8, choices=Language.choices, default=Language.PORTUGUESE_BRAZIL
     )
     plan = models.CharField(_("plan"), max_length=8, choices=Plan.choices, default=Plan.FREE)
+    # The letterhead of receipts and exported records.
+    legal_name = models.CharField(
+        _("legal name"),
+        max_length=200,
+        blank=True,
+        help_text=_("As it should appear on receipts, if not the practice's name."),
+    )
+    tax_id = models.CharField(
+        _("tax ID"), max_length=40, blank=True, help_text=_("CNPJ or CPF, printed on receipts.")
+    )
+    address = models.TextField(_("address"), max_length=500, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    email = models.EmailField(_("email"), blank=True)
     reminder_hours = models.PositiveSmallIntegerField(
         _("appointment reminders (hours before)"),
         default=24,
@@ -210,21 +223,35 @@ class Invitation(PracticeOwned):
 
 
 class AuditEvent(PracticeOwned):
-    """Who did what to which object, written by services in the same transaction."""
+    """Who did what to which object, and from where, written by services in the same
+    transaction as the change (or the read) it records.
+
+    Rows are only ever added: a database trigger (migration 0005) refuses UPDATE and
+    DELETE, so neither the app nor a bug in it can rewrite history. That is also why the
+    patient and the session are plain ids rather than foreign keys (an audit row outlives
+    what it names and is never updated), and why a member with audit rows cannot be
+    deleted (they are deactivated instead)."""
 
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
+    patient_id = models.BigIntegerField(null=True, blank=True)
+    session_id = models.BigIntegerField(null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = PracticeQuerySet["AuditEvent"].as_manager()
 
     class Meta:
-        ordering = ("-created_at",)
+        ordering = ("-created_at", "-pk")
+        indexes: ClassVar = [
+            models.Index(fields=["practice", "-created_at"], name="audit_practice_newest"),
+            models.Index(fields=["practice", "patient_id"], name="audit_practice_patient"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"

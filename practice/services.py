@@ -31,14 +31,23 @@ def audit_record(
     action: str,
     target: models.Model | None = None,
     data: dict[str, Any] | None = None,
+    patient_id: int | None = None,
+    session_id: int | None = None,
+    ip: str | None = None,
 ) -> AuditEvent:
-    """Append one audit row. Carries ids and field names only, never clinical text."""
+    """Append one audit row. Carries ids and field names only, never clinical text.
+
+    `patient_id` and `session_id` let Owners find everything done to one patient's
+    records; `ip` is the client's address (`practice.http.client_ip`)."""
     return AuditEvent.objects.create(
         practice=practice,
         actor=actor,
         action=action,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
+        patient_id=patient_id,
+        session_id=session_id,
+        ip=ip,
         data=data or {},
     )
 

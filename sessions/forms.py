@@ -13,7 +13,7 @@ from django.utils.translation import ngettext_lazy
 from patients.models import Patient
 from practice.models import Membership, User
 from practice.selectors import treating_users
-from sessions.models import Appointment
+from sessions.models import MAX_AMENDMENT_LENGTH, MAX_NOTE_LENGTH, Appointment
 from sessions.services import MAX_OCCURRENCES, MAX_SERIES_SPAN, Booking, Repeat
 from therapies.models import MAX_DURATION, MIN_DURATION, TherapyType
 
@@ -209,3 +209,94 @@ class MoveForm(forms.Form):
 
     starts_at = forms.DateTimeField(input_formats=[DATETIME_LOCAL])
     minutes = forms.IntegerField(min_value=MIN_DURATION, max_value=MAX_DURATION)
+
+
+class RecordForm(forms.Form):
+    """The session's own fields. Its custom fields (therapies.formbuilder) and its payment
+    (payments.forms.ChargeForm) are forms of their own on the same page."""
+
+    therapy_type = forms.ModelChoiceField(label=_("Therapy"), queryset=TherapyType.objects.none())
+    minutes = forms.IntegerField(
+        label=_("Duration (minutes)"),
+        min_value=MIN_DURATION,
+        max_value=MAX_DURATION,
+        widget=forms.NumberInput(attrs={"step": 5}),
+    )
+    text = forms.CharField(
+        label=_("Session notes"),
+        required=False,
+        max_length=MAX_NOTE_LENGTH,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=_(
+            "Your observations. Only the patient's therapists and the practice's Owners can "
+            "read them; assistants never do."
+        ),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        practice: Any,
+        kept: TherapyType | None = None,
+        editing: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            # A recorded session keeps its therapy: its custom fields were filled for it.
+            del self.fields["therapy_type"]
+            return
+        kept_therapy = Q(pk=kept.pk) if kept is not None else Q()
+        therapy_types = TherapyType.objects.for_practice(practice).filter(
+            Q(is_active=True) | kept_therapy
+        )
+        self.fields["therapy_type"].queryset = therapy_types.order_by("name")  # type: ignore[attr-defined]
+
+    def clean_text(self) -> str:
+        # Keep the therapist's own line breaks and indentation; drop only outer blank lines.
+        return self.cleaned_data["text"].strip("\n\r ").replace("\r\n", "\n")
+
+
+class WalkInForm(forms.Form):
+    """Who and when, for a session recorded without an appointment."""
+
+    patient = PersonChoiceField(label=_("Patient"), queryset=Patient.objects.none())
+    therapist = PersonChoiceField(label=_("Therapist"), queryset=User.objects.none())
+    starts_at = forms.DateTimeField(
+        label=_("Started"),
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", "step": 300}, format=DATETIME_LOCAL
+        ),
+    )
+    room = forms.CharField(label=_("Room or location"), max_length=80, required=False)
+
+    def __init__(self, *args: Any, membership: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].queryset = (  # type: ignore[attr-defined]
+            Patient.objects.visible_to(membership).active().order_by("full_name")
+        )
+        self.fields["therapist"].queryset = treating_users(membership.practice)  # type: ignore[attr-defined]
+        if membership.is_therapist:
+            self.fields["therapist"].disabled = True
+            self.initial["therapist"] = membership.user_id
+
+    def booking(self, minutes: int) -> Booking:
+        data = self.cleaned_data
+        return Booking(
+            patient=data["patient"],
+            therapist=data["therapist"],
+            starts_at=data["starts_at"],
+            ends_at=data["starts_at"] + timedelta(minutes=minutes),
+            room=data["room"].strip(),
+        )
+
+
+class AmendForm(forms.Form):
+    text = forms.CharField(
+        label=_("Amendment"),
+        max_length=MAX_AMENDMENT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Added below the signed note, with your name and the time."),
+    )

@@ -4,12 +4,19 @@ from datetime import timedelta
 from typing import ClassVar
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from practice.models import PracticeOwned
 from practice.querysets import PracticeQuerySet
-from sessions.querysets import AppointmentQuerySet
+from sessions.querysets import AppointmentQuerySet, SessionNoteQuerySet, SessionQuerySet
+from therapies.models import MAX_DURATION, MIN_DURATION
+
+MAX_NOTE_LENGTH = 50_000
+MAX_AMENDMENT_LENGTH = 10_000
 
 
 class AppointmentStatus(models.TextChoices):
@@ -164,3 +171,136 @@ class CalendarFeed(PracticeOwned):
 
     def __str__(self) -> str:
         return f"feed of {self.user_id} in {self.practice_id}"
+
+
+class Session(PracticeOwned):
+    """That an appointment took place: when, with whom, which therapy and for how long.
+
+    These facts are administrative: everyone who may see the patient may see them
+    (Assistants included, to take payments). What happened in the session — the notes and
+    the therapy's custom-field values — lives in SessionNote, behind the note barrier
+    (`SessionNote.objects.visible_to`). A session is always tied to an appointment (a
+    walk-in creates one), which shows Completed in the calendar."""
+
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, related_name="session"
+    )
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="sessions"
+    )
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    therapy_type = models.ForeignKey(
+        "therapies.TherapyType",
+        on_delete=models.PROTECT,
+        related_name="sessions",
+        verbose_name=_("therapy"),
+    )
+    # Copied from the appointment, which can no longer move once it is completed: lists
+    # of sessions sort and filter on it without a join.
+    starts_at = models.DateTimeField(_("date"))
+    minutes = models.PositiveSmallIntegerField(
+        _("duration (minutes)"),
+        validators=[MinValueValidator(MIN_DURATION), MaxValueValidator(MAX_DURATION)],
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-starts_at", "-pk")
+        indexes: ClassVar = [
+            models.Index(fields=["patient", "-starts_at"], name="session_patient_newest"),
+            models.Index(fields=["practice", "-starts_at"], name="session_practice_newest"),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(minutes__gte=MIN_DURATION) & models.Q(minutes__lte=MAX_DURATION),
+                name="session_minutes_in_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.patient_id} @ {self.starts_at:%Y-%m-%d}"
+
+
+class SessionNote(PracticeOwned):
+    """The clinical part of a session: the therapist's notes and the therapy type's
+    custom-field values (validated by therapies.formbuilder, stored as JSONB).
+
+    Read only through `SessionNote.objects.visible_to(membership)`, the note barrier:
+    Owners read the whole practice's notes, a Therapist those of their own patients, an
+    Assistant none. Once signed, the note is never changed again: later words are
+    SessionAmendments, appended beside the original."""
+
+    session = models.OneToOneField(
+        Session, on_delete=models.PROTECT, primary_key=True, related_name="note"
+    )
+    text = models.TextField(_("session notes"), blank=True, max_length=MAX_NOTE_LENGTH)
+    custom_values = models.JSONField(_("custom fields"), default=dict, blank=True)
+    signed_at = models.DateTimeField(_("signed at"), null=True, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SessionNoteQuerySet.as_manager()
+
+    class Meta:
+        indexes: ClassVar = [
+            # "Reiki sessions where the heart chakra was worked on": custom_values @> {...}
+            GinIndex(
+                fields=["custom_values"],
+                opclasses=["jsonb_path_ops"],
+                name="session_note_values_gin",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"note of session {self.session_id}"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+
+class SessionNoteRevision(PracticeOwned):
+    """One edit of an unsigned note: who changed what, and when, with the values before
+    and after each changed field. Clinical (it holds earlier wordings): read it only
+    through a note the reader may see."""
+
+    note = models.ForeignKey(SessionNote, on_delete=models.PROTECT, related_name="revisions")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    # {"field": {"before": ..., "after": ...}}; custom fields as "custom:<key>".
+    changes = models.JSONField(default=dict)
+
+    objects = PracticeQuerySet["SessionNoteRevision"].as_manager()
+
+    class Meta:
+        ordering = ("-at", "-pk")
+
+    def __str__(self) -> str:
+        return f"revision {self.pk} of {self.note_id}"
+
+
+class SessionAmendment(PracticeOwned):
+    """Words added to a signed note. The note itself stays as it was signed."""
+
+    note = models.ForeignKey(SessionNote, on_delete=models.PROTECT, related_name="amendments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(_("amendment"), max_length=MAX_AMENDMENT_LENGTH)
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = PracticeQuerySet["SessionAmendment"].as_manager()
+
+    class Meta:
+        ordering = ("at", "pk")
+
+    def __str__(self) -> str:
+        return f"amendment {self.pk} of {self.note_id}"

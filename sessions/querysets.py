@@ -7,7 +7,7 @@ from practice.querysets import PracticeQuerySet
 
 if TYPE_CHECKING:
     from practice.models import Membership
-    from sessions.models import Appointment  # noqa: F401
+    from sessions.models import Appointment, Session, SessionNote  # noqa: F401
 
 
 class AppointmentQuerySet(PracticeQuerySet["Appointment"]):
@@ -55,3 +55,43 @@ class AppointmentQuerySet(PracticeQuerySet["Appointment"]):
         if membership.is_therapist:
             appointments = appointments.filter(therapist_id=membership.user_id)
         return appointments
+
+
+class SessionQuerySet(PracticeQuerySet["Session"]):
+    def visible_to(self, membership: Membership) -> Self:
+        """Sessions whose administrative facts (date, therapist, therapy, duration) a
+        member may see: those of the patients they may see (`Patient.objects.visible_to`).
+        What was written in them is `SessionNote.objects.visible_to`'s business."""
+        from patients.models import Patient
+
+        if not membership.is_active:
+            return self.none()
+        return self.for_practice(membership.practice).filter(
+            patient__in=Patient.objects.visible_to(membership)
+        )
+
+    def newest_first(self) -> Self:
+        return self.order_by("-starts_at", "-pk")
+
+    def oldest_first(self) -> Self:
+        return self.order_by("starts_at", "pk")
+
+
+class SessionNoteQuerySet(PracticeQuerySet["SessionNote"]):
+    def visible_to(self, membership: Membership) -> Self:
+        """The note barrier: the session notes (and custom-field values, revisions and
+        amendments, read through a note) that a member may read. Owners: every note of
+        the practice. Therapists: notes of sessions with the patients assigned to them.
+        Assistants: none, ever.
+
+        Every view, list, filter, export and task that reads clinical content of a session
+        starts here; a note outside it answers 404 or is simply absent."""
+        from patients.models import Patient
+
+        if not membership.is_active or not membership.treats_patients:
+            return self.none()
+        notes = self.for_practice(membership.practice)
+        if membership.is_therapist:
+            mine = Patient.objects.for_practice(membership.practice).assigned_to(membership.user_id)
+            notes = notes.filter(session__patient__in=mine)
+        return notes

@@ -2,6 +2,7 @@ from django.urls import path
 
 from sessions import feeds
 from sessions.views import appointments as views
+from sessions.views import records
 
 app_name = "sessions"
 urlpatterns = [
@@ -22,4 +23,11 @@ urlpatterns = [
         name="appointment_status",
     ),
     path("calendar/appointments/<int:pk>/move/", views.appointment_move, name="appointment_move"),
+    path("calendar/appointments/<int:pk>/record/", records.record, name="record"),
+    path("sessions/new/", records.walk_in, name="walk_in"),
+    path("sessions/<int:pk>/", records.detail, name="detail"),
+    path("sessions/<int:pk>/edit/", records.edit, name="edit"),
+    path("sessions/<int:pk>/sign/", records.sign, name="sign"),
+    path("sessions/<int:pk>/amend/", records.amend, name="amend"),
+    path("sessions/<int:pk>/export.pdf", records.export, name="export"),
 ]

@@ -17,6 +17,17 @@ from sessions.services.appointments import (
     describe_when,
     occurrences,
 )
+from sessions.services.records import (
+    Record,
+    may_edit,
+    may_sign,
+    session_amend,
+    session_note_open,
+    session_record,
+    session_record_walk_in,
+    session_sign,
+    session_update,
+)
 
 __all__ = [
     "MAX_OCCURRENCES",
@@ -33,4 +44,13 @@ __all__ = [
     "appointment_update_following",
     "describe_when",
     "occurrences",
+    "Record",
+    "may_edit",
+    "may_sign",
+    "session_amend",
+    "session_note_open",
+    "session_record",
+    "session_record_walk_in",
+    "session_sign",
+    "session_update",
 ]

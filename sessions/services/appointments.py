@@ -115,7 +115,7 @@ def describe_when(practice: Practice, start: datetime, end: datetime) -> str:
 MAX_CLASHES_NAMED = 5
 
 
-def _check(
+def booking_check(
     *,
     practice: Practice,
     booking: Booking,
@@ -259,7 +259,7 @@ def appointment_book(
     """Book an appointment. Raises ValidationError (nothing saved) when the therapist is
     busy, does not treat the patient or cannot take appointments; returns the new
     appointment and any warnings (a shared room)."""
-    warnings = _check(practice=practice, booking=booking)
+    warnings = booking_check(practice=practice, booking=booking)
     appointment = Appointment(practice=practice, created_by=actor)
     _apply(appointment, booking)
     appointment.save()
@@ -280,7 +280,7 @@ def appointment_update(
     """Change an open appointment (time, therapist, therapy, room, …) under the same checks
     as a booking. Returns warnings."""
     _require_open(appointment)
-    warnings = _check(practice=practice, booking=booking, appointment=appointment)
+    warnings = booking_check(practice=practice, booking=booking, appointment=appointment)
     changed = _apply(appointment, booking)
     if changed:
         appointment.save(update_fields=[*changed, "updated_at"])
@@ -309,7 +309,7 @@ def appointment_book_series(
         )
     if spans[-1][0] - spans[0][0] > MAX_SERIES_SPAN:
         raise ValidationError(_("A series can cover one year at most."), code="too_long")
-    warnings = _check(practice=practice, booking=booking, spans=spans)
+    warnings = booking_check(practice=practice, booking=booking, spans=spans)
     series = AppointmentSeries.objects.create(
         practice=practice,
         every_weeks=repeat.every_weeks,
@@ -374,7 +374,7 @@ def appointment_update_following(
     for occurrence in following:
         start = _instant(_wall(occurrence.starts_at, tz) + shift, tz)
         spans.append((start, start + length))
-    warnings = _check(
+    warnings = booking_check(
         practice=practice,
         booking=booking,
         appointment=appointment,

@@ -1,0 +1,376 @@
+"""Recording what happened in a session: the record, its notes, edits, signature and
+amendments, and the audit of every read and export of a note.
+
+Who may do what (checked here as well as by the views' querysets):
+
+- record a session: an Owner, or the appointment's own therapist, who must still treat
+  the patient;
+- edit an unsigned note: the session's therapist or an Owner;
+- sign: only the session's therapist, once; after that the note never changes and later
+  words are amendments (by the session's therapist or an Owner);
+- read: whoever `SessionNote.objects.visible_to` lets through, and every read is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from patients.models import Patient
+from payments.services import Charge, payment_create
+from practice.models import Membership, Practice, User
+from practice.services import audit_record
+from sessions.models import (
+    OPEN_STATUSES,
+    Appointment,
+    AppointmentStatus,
+    Session,
+    SessionAmendment,
+    SessionNote,
+    SessionNoteRevision,
+)
+from sessions.services.appointments import Booking, booking_check
+from therapies.models import TherapyType
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the session form asks for, besides the payment. `custom_values` are already
+    validated against `therapy_type`'s schema (therapies.formbuilder.CustomFieldsForm)."""
+
+    therapy_type: TherapyType
+    minutes: int
+    text: str
+    custom_values: dict[str, Any]
+
+
+def _membership(practice: Practice, actor: User) -> Membership:
+    membership = Membership.objects.for_practice(practice).active().filter(user=actor).first()
+    if membership is None:
+        raise PermissionDenied
+    return membership
+
+
+def _require_treats(practice: Practice, actor: User, patient: Patient) -> Membership:
+    """The actor is an Owner, or a Therapist who treats `patient`."""
+    membership = _membership(practice, actor)
+    if membership.is_owner:
+        return membership
+    if (
+        membership.is_therapist
+        and Patient.objects.for_practice(practice).assigned_to(actor).filter(pk=patient.pk).exists()
+    ):
+        return membership
+    raise PermissionDenied
+
+
+def may_edit(membership: Membership, session: Session) -> bool:
+    """Edit an unsigned note, or amend a signed one: its therapist or an Owner."""
+    return membership.is_active and (
+        membership.is_owner or session.therapist_id == membership.user_id
+    )
+
+
+def may_sign(membership: Membership, session: Session) -> bool:
+    """Only the therapist who held the session signs its note."""
+    return membership.is_active and session.therapist_id == membership.user_id
+
+
+def _create(
+    *,
+    practice: Practice,
+    actor: User,
+    appointment: Appointment,
+    record: Record,
+    charge: Charge,
+    ip: str | None,
+) -> Session:
+    if record.therapy_type.practice_id != practice.pk:
+        raise ValueError("The therapy belongs to another practice.")
+    session = Session.objects.create(
+        practice=practice,
+        appointment=appointment,
+        patient_id=appointment.patient_id,
+        therapist_id=appointment.therapist_id,
+        therapy_type=record.therapy_type,
+        starts_at=appointment.starts_at,
+        minutes=record.minutes,
+        recorded_by=actor,
+    )
+    SessionNote.objects.create(
+        practice=practice,
+        session=session,
+        text=record.text,
+        custom_values=record.custom_values,
+    )
+    payment_create(practice=practice, actor=actor, session_id=session.pk, charge=charge)
+    appointment.status = AppointmentStatus.COMPLETED
+    appointment.save(update_fields=["status", "updated_at"])
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action="session.record",
+        target=session,
+        patient_id=session.patient_id,
+        session_id=session.pk,
+        ip=ip,
+        data={"appointment": appointment.pk},
+    )
+    return session
+
+
+@transaction.atomic
+def session_record(
+    *,
+    practice: Practice,
+    actor: User,
+    appointment: Appointment,
+    record: Record,
+    charge: Charge,
+    ip: str | None = None,
+) -> Session:
+    """Record the session of an appointment that has started: its notes, custom-field
+    values and payment. The appointment becomes Completed. One session per appointment:
+    the appointment row is locked, so a second submission finds the first."""
+    appointment = (
+        Appointment.objects.for_practice(practice)
+        .select_for_update()
+        .select_related("patient")
+        .get(pk=appointment.pk)
+    )
+    membership = _require_treats(practice, actor, appointment.patient)
+    if membership.is_therapist and appointment.therapist_id != actor.pk:
+        raise PermissionDenied
+    if appointment.status == AppointmentStatus.COMPLETED:
+        raise ValidationError(_("This session is already recorded."), code="recorded")
+    if appointment.status not in OPEN_STATUSES:
+        raise ValidationError(
+            _("A %(status)s appointment has no session to record.")
+            % {"status": appointment.get_status_display().lower()},
+            code="closed",
+        )
+    if appointment.starts_at > timezone.now():
+        raise ValidationError(
+            _("A session can be recorded once its appointment has started."), code="future"
+        )
+    return _create(
+        practice=practice,
+        actor=actor,
+        appointment=appointment,
+        record=record,
+        charge=charge,
+        ip=ip,
+    )
+
+
+@transaction.atomic
+def session_record_walk_in(
+    *,
+    practice: Practice,
+    actor: User,
+    booking: Booking,
+    record: Record,
+    charge: Charge,
+    ip: str | None = None,
+) -> Session:
+    """A session without an appointment: the appointment is created, already Completed,
+    under the same checks as a booking (the therapist treats the patient and was free)."""
+    membership = _require_treats(practice, actor, booking.patient)
+    if membership.is_therapist and booking.therapist.pk != actor.pk:
+        raise PermissionDenied
+    if booking.starts_at > timezone.now():
+        raise ValidationError(
+            _("A walk-in session must have started already; book future ones in the calendar."),
+            code="future",
+        )
+    booking = replace(
+        booking,
+        therapy_type=record.therapy_type,
+        ends_at=booking.starts_at + timedelta(minutes=record.minutes),
+    )
+    booking_check(practice=practice, booking=booking)
+    appointment = Appointment.objects.create(
+        practice=practice,
+        patient=booking.patient,
+        therapist=booking.therapist,
+        therapy_type=booking.therapy_type,
+        starts_at=booking.starts_at,
+        ends_at=booking.ends_at,
+        room=booking.room,
+        status=AppointmentStatus.SCHEDULED,
+        created_by=actor,
+    )
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action="appointment.walk_in",
+        target=appointment,
+        patient_id=booking.patient.pk,
+        ip=ip,
+    )
+    return _create(
+        practice=practice,
+        actor=actor,
+        appointment=appointment,
+        record=record,
+        charge=charge,
+        ip=ip,
+    )
+
+
+def _locked_note(practice: Practice, session: Session) -> SessionNote:
+    return SessionNote.objects.for_practice(practice).select_for_update().get(session=session)
+
+
+def _require_unsigned(note: SessionNote) -> None:
+    if note.is_signed:
+        raise ValidationError(
+            _("This note is signed and can no longer be edited; add an amendment instead."),
+            code="signed",
+        )
+
+
+@transaction.atomic
+def session_update(
+    *,
+    practice: Practice,
+    actor: User,
+    session: Session,
+    minutes: int,
+    text: str,
+    custom_values: dict[str, Any],
+    ip: str | None = None,
+) -> list[str]:
+    """Edit an unsigned note (and the session's duration). The values before and after
+    each changed field are kept as a revision, so the history shows who changed what and
+    when. Returns the changed fields ("minutes", "text", "custom:<key>")."""
+    membership = _membership(practice, actor)
+    if not may_edit(membership, session):
+        raise PermissionDenied
+    _require_treats(practice, actor, session.patient)
+    note = _locked_note(practice, session)
+    _require_unsigned(note)
+
+    changes: dict[str, dict[str, Any]] = {}
+    if session.minutes != minutes:
+        changes["minutes"] = {"before": session.minutes, "after": minutes}
+    if note.text != text:
+        changes["text"] = {"before": note.text, "after": text}
+    for key in sorted(note.custom_values.keys() | custom_values.keys()):
+        before, after = note.custom_values.get(key), custom_values.get(key)
+        if before != after:
+            changes[f"custom:{key}"] = {"before": before, "after": after}
+    if not changes:
+        return []
+
+    if "minutes" in changes:
+        session.minutes = minutes
+        session.save(update_fields=["minutes", "updated_at"])
+    note.text, note.custom_values = text, custom_values
+    note.save(update_fields=["text", "custom_values", "updated_at"])
+    SessionNoteRevision.objects.create(practice=practice, note=note, author=actor, changes=changes)
+    fields = list(changes)
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action="session_note.edit",
+        target=session,
+        patient_id=session.patient_id,
+        session_id=session.pk,
+        ip=ip,
+        data={"fields": fields},
+    )
+    return fields
+
+
+@transaction.atomic
+def session_sign(
+    *, practice: Practice, actor: User, session: Session, ip: str | None = None
+) -> None:
+    """The session's therapist signs the note: from now on it is kept as it is."""
+    membership = _membership(practice, actor)
+    if not may_sign(membership, session):
+        raise PermissionDenied
+    _require_treats(practice, actor, session.patient)
+    note = _locked_note(practice, session)
+    if note.is_signed:
+        raise ValidationError(_("This note is already signed."), code="signed")
+    note.signed_at, note.signed_by = timezone.now(), actor
+    note.save(update_fields=["signed_at", "signed_by", "updated_at"])
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action="session_note.sign",
+        target=session,
+        patient_id=session.patient_id,
+        session_id=session.pk,
+        ip=ip,
+    )
+
+
+@transaction.atomic
+def session_amend(
+    *, practice: Practice, actor: User, session: Session, text: str, ip: str | None = None
+) -> SessionAmendment:
+    """Append an amendment to a signed note; the note itself stays as signed."""
+    membership = _membership(practice, actor)
+    if not may_edit(membership, session):
+        raise PermissionDenied
+    _require_treats(practice, actor, session.patient)
+    note = _locked_note(practice, session)
+    if not note.is_signed:
+        raise ValidationError(
+            _("Only a signed note takes amendments; edit the note itself."), code="unsigned"
+        )
+    text = text.strip()
+    if not text:
+        raise ValidationError(_("Write the amendment."), code="empty")
+    amendment = SessionAmendment.objects.create(
+        practice=practice, note=note, author=actor, text=text
+    )
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action="session_note.amend",
+        target=session,
+        patient_id=session.patient_id,
+        session_id=session.pk,
+        ip=ip,
+        data={"amendment": amendment.pk},
+    )
+    return amendment
+
+
+@transaction.atomic
+def session_note_open(
+    *, membership: Membership, session: Session, action: str, ip: str | None = None
+) -> SessionNote | None:
+    """Fetch a session's note through the note barrier, and audit the read (`action` is
+    "read" or "export") in the same transaction. None when the member may not read it
+    (an Assistant, say): nothing is read, so nothing is audited.
+
+    Takes the membership rather than practice and actor: the barrier is about the role."""
+    note = (
+        SessionNote.objects.visible_to(membership)
+        .select_related("signed_by")
+        .filter(session=session)
+        .first()
+    )
+    if note is None:
+        return None
+    audit_record(
+        practice=membership.practice,
+        actor=membership.user,
+        action=f"session_note.{action}",
+        target=session,
+        patient_id=session.patient_id,
+        session_id=session.pk,
+        ip=ip,
+    )
+    return note
