@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_filters",
     "template_partials.apps.SimpleAppConfig",
     "guardian",
     "csp",
@@ -147,6 +148,12 @@ CELERY_BEAT_SCHEDULE = {
     "appointment-reminders-send": {
         "task": "sessions.tasks.appointment_reminders_send",
         "schedule": crontab(minute="*/5"),
+    },
+    # A daily job in each practice's own time zone: run hourly, it turns a practice's
+    # Pending payments Overdue within the hour after its midnight (idempotent).
+    "payments-overdue": {
+        "task": "payments.tasks.payments_overdue",
+        "schedule": crontab(minute=7),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")

@@ -8,8 +8,9 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from patients.models import Patient
+from payments.models import Payment, PaymentStatus
 from practice.models import Invitation, Membership, Practice, Role, User
-from sessions.models import Appointment
+from sessions.models import Appointment, AppointmentStatus, Session, SessionNote
 from therapies.models import TherapyType
 
 PASSWORD = "correct-horse-battery-9"
@@ -132,3 +133,55 @@ class TherapyTypeFactory(factory.django.DjangoModelFactory):
             },
         ]
     )
+
+
+class SessionNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SessionNote
+
+    practice = factory.SelfAttribute("session.practice")
+    text = "Relaxed quickly; warmth in the hands."
+    custom_values = factory.LazyFunction(lambda: {"chakras": ["Heart"], "energy": 7})
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Payment
+
+    practice = factory.SelfAttribute("session.practice")
+    amount = factory.LazyFunction(lambda: Decimal("150.00"))
+    currency = "BRL"
+    status = PaymentStatus.PENDING
+    due_date = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=7))
+
+
+class SessionFactory(factory.django.DjangoModelFactory):
+    """A recorded session: a completed appointment (yesterday), its note and its payment.
+    `SessionFactory(practice=p, patient=x, therapist=t, note__text="…",
+    payment__status=PaymentStatus.PAID, payment__paid_on=…, payment__method="pix",
+    payment__due_date=None)`."""
+
+    class Meta:
+        model = Session
+
+    practice = factory.SubFactory(PracticeFactory)
+    patient = factory.SubFactory(PatientFactory, practice=factory.SelfAttribute("..practice"))
+    therapist = factory.SubFactory(UserFactory)
+    therapy_type = factory.SubFactory(
+        TherapyTypeFactory, practice=factory.SelfAttribute("..practice")
+    )
+    starts_at = factory.LazyFunction(
+        lambda: (timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)
+    )
+    minutes = 50
+    appointment = factory.SubFactory(
+        AppointmentFactory,
+        practice=factory.SelfAttribute("..practice"),
+        patient=factory.SelfAttribute("..patient"),
+        therapist=factory.SelfAttribute("..therapist"),
+        therapy_type=factory.SelfAttribute("..therapy_type"),
+        starts_at=factory.SelfAttribute("..starts_at"),
+        status=AppointmentStatus.COMPLETED,
+    )
+    note = factory.RelatedFactory(SessionNoteFactory, factory_related_name="session")
+    payment = factory.RelatedFactory(PaymentFactory, factory_related_name="session")
