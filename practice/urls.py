@@ -47,6 +47,7 @@ practice = (
         path("members/<int:pk>/role/", views.member_role, name="member_role"),
         path("members/<int:pk>/active/", views.member_active, name="member_active"),
         path("invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+        path("audit/", views.audit, name="audit"),
     ],
     "practice",
 )

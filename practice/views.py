@@ -5,14 +5,17 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
 from practice import services
+from practice.audit import AuditFilter, audit_rows
 from practice.forms import (
     AcceptInvitationForm,
     AccountForm,
@@ -22,9 +25,9 @@ from practice.forms import (
     PracticeSettingsForm,
     SignUpForm,
 )
-from practice.http import MaybePracticeRequest, PracticeRequest
+from practice.http import MaybePracticeRequest, PracticeRequest, wants_fragment
 from practice.middleware import SESSION_KEY
-from practice.models import Invitation, Membership, Role, User
+from practice.models import AuditEvent, Invitation, Membership, Role, User
 from practice.permissions import owner_objects, owner_required, practice_required
 
 # --- Home and practice choice ---------------------------------------------------------
@@ -341,3 +344,35 @@ def member_active(request: PracticeRequest, pk: int) -> HttpResponse:
     if membership.user_id == request.user.pk and not activate:
         return redirect("home")
     return redirect("practice:members")
+
+
+# --- Audit log (Owners) ---------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+
+
+@require_safe
+@never_cache
+@owner_required
+def audit(request: PracticeRequest) -> HttpResponse:
+    """The practice's audit events, newest first, filtered. Read only: audit rows cannot be
+    changed or deleted (a database trigger refuses it), so nothing here offers to."""
+    events = (
+        AuditEvent.objects.for_practice(request.practice)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+    )
+    audit_filter = AuditFilter(request.GET, queryset=events, practice=request.practice)
+    page = Paginator(audit_filter.qs, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": audit_filter.form,
+        "page": page,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
+        "rows": audit_rows(request.practice, page.object_list),
+        # Only asked when the page is empty: "nothing yet" or "nothing matches"?
+        "has_events": page.paginator.count > 0 or events.exists(),
+    }
+    template = (
+        "practice/audit.html#audit-rows" if wants_fragment(request) else "practice/audit.html"
+    )
+    return render(request, template, context)

@@ -1,0 +1,226 @@
+"""Reading the audit log: what each action code means, and the Owners' filters.
+
+Rows are written by `practice.services.audit_record`; nothing here writes or changes
+one. A code missing from ACTION_GROUPS still shows (as itself), but cannot be chosen in
+the filter: tests/practice/test_audit.py fails when the code writes an unlabelled one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from patients.models import Patient
+from practice.models import AuditEvent, Practice, User
+
+CLINICAL_PREFIX = "session_note."
+
+# Grouped as the action menu shows them. Codes are "<object>.<verb>", written once in a
+# service and never renamed: old rows keep them.
+ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
+    (
+        _("Session notes"),
+        {
+            "session_note.read": _("Read a session note"),
+            "session_note.edit": _("Edited a session note"),
+            "session_note.sign": _("Signed a session note"),
+            "session_note.amend": _("Amended a signed session note"),
+            "session_note.export": _("Exported a session note"),
+            "session_note.filter": _("Searched a patient’s notes by a custom field"),
+        },
+    ),
+    (
+        _("Sessions"),
+        {
+            "session.record": _("Recorded a session"),
+        },
+    ),
+    (
+        _("Appointments"),
+        {
+            "appointment.book": _("Booked an appointment"),
+            "appointment.book_series": _("Booked repeating appointments"),
+            "appointment.update": _("Changed an appointment"),
+            "appointment.update_following": _("Changed an appointment and the following ones"),
+            "appointment.cancel": _("Cancelled an appointment"),
+            "appointment.cancel_following": _("Cancelled an appointment and the following ones"),
+            "appointment.confirm": _("Confirmed an appointment"),
+            "appointment.no_show": _("Marked an appointment as no-show"),
+            "appointment.walk_in": _("Recorded a walk-in appointment"),
+            "appointment.reminder": _("Sent an appointment reminder"),
+            "calendar_feed.create": _("Created a phone calendar link"),
+            "calendar_feed.revoke": _("Revoked a phone calendar link"),
+        },
+    ),
+    (
+        _("Patients"),
+        {
+            "patient.create": _("Added a patient"),
+            "patient.update": _("Edited a patient"),
+            "patient.assign_therapists": _("Changed a patient’s therapists"),
+            "patient.archive": _("Archived a patient"),
+            "patient.restore": _("Restored a patient"),
+            "patient.consent_give": _("Recorded consent to audio recording"),
+            "patient.consent_withdraw": _("Recorded withdrawal of consent to audio recording"),
+        },
+    ),
+    (
+        _("Payments"),
+        {
+            "payment.create": _("Recorded a payment"),
+            "payment.update": _("Changed a payment"),
+            "payment.overdue": _("Marked a payment overdue"),
+            "payment.export": _("Exported payments"),
+            "payment.receipt": _("Issued a receipt"),
+        },
+    ),
+    (
+        _("Therapies"),
+        {
+            "therapy_type.create": _("Added a therapy"),
+            "therapy_type.update": _("Edited a therapy"),
+            "therapy_type.field_add": _("Added a custom field"),
+            "therapy_type.field_update": _("Edited a custom field"),
+            "therapy_type.field_remove": _("Removed a custom field"),
+            "therapy_type.fields_reorder": _("Reordered custom fields"),
+        },
+    ),
+    (
+        _("Practice and members"),
+        {
+            "practice.create": _("Created the practice"),
+            "practice.update": _("Changed the practice settings"),
+            "membership.create": _("Added a member"),
+            "membership.role_change": _("Changed a member’s role"),
+            "membership.activate": _("Reactivated a member"),
+            "membership.deactivate": _("Deactivated a member"),
+            "invitation.create": _("Invited someone to join"),
+            "invitation.revoke": _("Revoked an invitation"),
+            "invitation.accept": _("Accepted an invitation"),
+        },
+    ),
+)
+
+ACTIONS: dict[str, Promise] = {
+    code: text for _group, labels in ACTION_GROUPS for code, text in labels.items()
+}
+
+
+def label(action: str) -> str:
+    """The human label of an action code; an unknown code is shown as it is."""
+    return str(ACTIONS.get(action, action))
+
+
+def _action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    return [
+        (str(group), [(code, str(text)) for code, text in labels.items()])
+        for group, labels in ACTION_GROUPS
+    ]
+
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def _midnight(day: date) -> datetime:
+    """The start of `day` in the time zone the middleware activated (the practice's)."""
+    return datetime.combine(day, time(), tzinfo=timezone.get_current_timezone())
+
+
+class AuditFilter(django_filters.FilterSet):
+    """The audit log's filters. Days are the practice's (the middleware activates its time
+    zone); the patient is found by name among the practice's patients."""
+
+    action = django_filters.ChoiceFilter(
+        label=_("Action"), choices=_action_choices, empty_label=_("All actions")
+    )
+    member = django_filters.ModelChoiceFilter(
+        label=_("Member"), field_name="actor", queryset=None, empty_label=_("All members")
+    )
+    patient = django_filters.CharFilter(label=_("Patient"), method="filter_patient")
+    start = django_filters.DateFilter(label=_("From"), method="filter_start", widget=DATE_INPUT)
+    end = django_filters.DateFilter(label=_("To"), method="filter_end", widget=DATE_INPUT)
+    clinical = django_filters.BooleanFilter(
+        label=_("Session notes only"), method="filter_clinical", widget=forms.CheckboxInput
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields = ("action", "member", "patient", "start", "end", "clinical")
+
+    def __init__(self, *args: Any, practice: Practice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.practice = practice
+        member = self.filters["member"]
+        # Everyone who ever belonged, deactivated members included: their rows stay.
+        member.queryset = User.objects.filter(memberships__practice=practice).order_by(
+            "first_name", "last_name", "email"
+        )
+        member.field.label_from_instance = lambda user: user.display_name
+        self.form.fields["patient"].widget.attrs.update(
+            {"type": "search", "placeholder": _("Patient’s name"), "autocomplete": "off"}
+        )
+
+    def filter_patient(
+        self, queryset: QuerySet[AuditEvent], name: str, value: str
+    ) -> QuerySet[AuditEvent]:
+        patients = Patient.objects.for_practice(self.practice).search(value)
+        return queryset.filter(patient_id__in=patients.values("pk"))
+
+    def filter_start(
+        self, queryset: QuerySet[AuditEvent], name: str, value: date
+    ) -> QuerySet[AuditEvent]:
+        return queryset.filter(created_at__gte=_midnight(value))
+
+    def filter_end(
+        self, queryset: QuerySet[AuditEvent], name: str, value: date
+    ) -> QuerySet[AuditEvent]:
+        return queryset.filter(created_at__lt=_midnight(value + timedelta(days=1)))
+
+    def filter_clinical(
+        self, queryset: QuerySet[AuditEvent], name: str, value: bool | None
+    ) -> QuerySet[AuditEvent]:
+        # An unticked box means "everything", not "everything but notes".
+        return queryset.filter(action__startswith=CLINICAL_PREFIX) if value else queryset
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One line of the log as the page shows it."""
+
+    event: AuditEvent
+    label: str
+    patient_name: str | None  # None: no patient, or a patient that no longer exists
+
+    @property
+    def is_clinical(self) -> bool:
+        return self.event.action.startswith(CLINICAL_PREFIX)
+
+
+def audit_rows(practice: Practice, events: Iterable[AuditEvent]) -> list[AuditRow]:
+    """Label a page of events and name their patients, in one query for the whole page.
+
+    Patients are plain ids on audit rows (a row outlives what it names), so they are
+    looked up in the practice's scope, never by id alone."""
+    events = list(events)
+    ids = {event.patient_id for event in events if event.patient_id is not None}
+    names: dict[int, str] = {}
+    if ids:
+        names = dict(
+            Patient.objects.for_practice(practice).filter(pk__in=ids).values_list("pk", "full_name")
+        )
+    return [
+        AuditRow(
+            event=event,
+            label=label(event.action),
+            patient_name=names.get(event.patient_id) if event.patient_id is not None else None,
+        )
+        for event in events
+    ]
