@@ -113,9 +113,9 @@ class PaymentFilter(django_filters.FilterSet):
         therapist = self.filters["therapist"]
         therapist.queryset = treating_users(membership.practice)
         therapist.field.label_from_instance = lambda user: user.display_name
-        self.form.fields["q"].widget.attrs.update(
-            {"type": "search", "placeholder": _("Name, email or phone"), "autocomplete": "off"}
-        )
+        search = self.form.fields["q"].widget
+        search.input_type = "search"
+        search.attrs.update({"placeholder": _("Name, email or phone"), "autocomplete": "off"})
 
     @staticmethod
     def _midnight(day: Any) -> datetime:

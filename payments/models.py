@@ -38,6 +38,9 @@ class Payment(PracticeOwned):
     session = models.OneToOneField(
         "therapy_sessions.Session", on_delete=models.PROTECT, related_name="payment"
     )
+    # 1, 2, 3… within the practice: the receipt's number (a global id would tell a
+    # patient how many payments other practices record).
+    number = models.PositiveIntegerField(_("number"), editable=False)
     amount = models.DecimalField(
         _("amount"),
         max_digits=10,
@@ -61,6 +64,7 @@ class Payment(PracticeOwned):
             models.Index(fields=["practice", "status", "due_date"], name="payment_status_due"),
         ]
         constraints: ClassVar = [
+            models.UniqueConstraint(fields=["practice", "number"], name="payment_number_unique"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="payment_amount_gte_0"),
             models.CheckConstraint(
                 condition=(
@@ -84,4 +88,4 @@ class Payment(PracticeOwned):
 
     @property
     def receipt_number(self) -> str:
-        return f"{self.pk:06d}"
+        return f"{self.number:06d}"

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -61,8 +62,12 @@ CHARGE_FIELDS = ("amount", "status", "method", "due_date", "paid_on")
 def payment_create(*, practice: Practice, actor: User, session_id: int, charge: Charge) -> Payment:
     """The payment of a new session; called inside the session's own transaction."""
     charge = charge.checked()
+    # Numbers follow each other within the practice: lock it while taking the next one.
+    Practice.objects.select_for_update().only("pk").get(pk=practice.pk)
+    last = Payment.objects.for_practice(practice).aggregate(last=Max("number"))["last"]
     payment = Payment.objects.create(
         practice=practice,
+        number=(last or 0) + 1,
         session_id=session_id,
         currency=practice.currency,
         **{name: getattr(charge, name) for name in CHARGE_FIELDS},
@@ -122,7 +127,7 @@ def payments_mark_overdue() -> int:
     """Pending payments whose due date has passed in their practice's time zone become
     Overdue. Idempotent: a second run finds nothing more. Returns how many changed."""
     changed = 0
-    time_zones = Practice.objects.values_list("time_zone", flat=True).distinct()
+    time_zones = Practice.objects.order_by().values_list("time_zone", flat=True).distinct()
     for name in time_zones:
         today = timezone.localdate(timezone=zoneinfo.ZoneInfo(name))
         with transaction.atomic():
