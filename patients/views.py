@@ -16,15 +16,19 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.vary import vary_on_headers
 
 from patients import services
 from patients.forms import PatientFilterForm, PatientForm, TherapistsForm
 from patients.models import ConsentEvent, Patient
-from practice.http import PracticeRequest, wants_fragment
+from payments.selectors import patient_payments
+from practice.http import PracticeRequest, client_ip, wants_fragment
 from practice.models import Membership, User
 from practice.permissions import practice_required
 from practice.selectors import treating_users
+from practice.services import audit_record
+from sessions.selectors import patient_sessions
 
 PAGE_SIZE = 25
 
@@ -201,8 +205,36 @@ def _consent_context(patient: Patient) -> dict[str, object]:
     return {"patient": patient, "consent_events": list(events)}
 
 
+def _sessions_context(request: PracticeRequest, patient: Patient) -> dict[str, object]:
+    """The Sessions tab: newest first unless `?order=oldest`, narrowed to one custom-field
+    answer by `?value=` for those who may read notes (an audited read of the notes)."""
+    oldest = request.GET.get("order") == "oldest"
+    listed = patient_sessions(
+        request.membership, patient, oldest_first=oldest, value=request.GET.get("value", "")
+    )
+    if listed.value:
+        audit_record(
+            practice=request.practice,
+            actor=request.user,
+            action="session_note.filter",
+            target=patient,
+            patient_id=patient.pk,
+            ip=client_ip(request),
+            data={"field": listed.field_key},
+        )
+    page = Paginator(listed.sessions, PAGE_SIZE).get_page(request.GET.get("page"))
+    return {
+        "sessions_page": page,
+        "oldest_first": oldest,
+        "value_groups": listed.groups,
+        "value": listed.value,
+        "may_record": request.membership.treats_patients,
+    }
+
+
 @practice_required
 @vary_on_headers("HX-Request")
+@never_cache
 def profile(request: PracticeRequest, pk: int, tab: str) -> HttpResponse:
     """One patient, with the tab `tab`; an htmx tab click gets only the tab's panel."""
     patient = _patient(request, pk)
@@ -214,6 +246,10 @@ def profile(request: PracticeRequest, pk: int, tab: str) -> HttpResponse:
     }
     if tab == "overview":
         context.update(_consent_context(patient))
+    elif tab == "sessions":
+        context.update(_sessions_context(request, patient))
+    else:
+        context.update(patient_payments(request.membership, patient))
     if wants_fragment(request):
         # The panel, plus the tab list out of band so aria-selected follows the click.
         context["fragment"] = True

@@ -19,6 +19,8 @@ class NavItem:
     roles: frozenset[str]
     # Other URL namespaces whose pages belong under this item.
     namespaces: frozenset[str] = frozenset()
+    # Pages of another namespace that belong under this item (checked first).
+    views: frozenset[str] = frozenset()
 
     def covers(self, namespace: str) -> bool:
         return self.url_name.startswith(namespace + ":") or namespace in self.namespaces
@@ -31,7 +33,14 @@ class NavItem:
 ALL = frozenset(Role.values)
 NAVIGATION = (
     NavItem("calendar", _("Calendar"), "sessions:calendar", ALL),
-    NavItem("patients", _("Patients"), "patients:index", ALL),
+    NavItem(
+        "patients",
+        _("Patients"),
+        "patients:index",
+        ALL,
+        # A session record is read from the patient's Sessions tab.
+        views=frozenset({"sessions:detail", "sessions:edit", "sessions:sign", "sessions:walk_in"}),
+    ),
     NavItem("payments", _("Payments"), "payments:index", ALL),
     NavItem("tera", _("Tera"), "tera:index", frozenset({Role.OWNER, Role.THERAPIST})),
     NavItem(
@@ -54,10 +63,12 @@ def practice(request: HttpRequest) -> dict[str, Any]:
     membership: Membership | None = getattr(request, "membership", None)
     match = getattr(request, "resolver_match", None)
     namespace = match.namespace if match else ""
+    view_name = match.view_name if match else ""
+    active = next((item.key for item in NAVIGATION if view_name in item.views), "")
+    if not active and namespace:
+        active = next((item.key for item in NAVIGATION if item.covers(namespace)), "")
     return {
-        "nav_active": next((item.key for item in NAVIGATION if item.covers(namespace)), "")
-        if namespace
-        else "",
+        "nav_active": active,
         "practice": getattr(request, "practice", None),
         "membership": membership,
         "navigation": navigation_for(membership),

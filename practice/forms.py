@@ -166,12 +166,26 @@ class PracticeSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Practice
-        fields = ("name", "time_zone", "currency", "language", "reminder_hours")
+        fields = (
+            "name",
+            "time_zone",
+            "currency",
+            "language",
+            "reminder_hours",
+            # The letterhead of receipts and exported records.
+            "legal_name",
+            "tax_id",
+            "address",
+            "phone",
+            "email",
+        )
         help_texts = {"currency": _("Three-letter code, e.g. BRL, EUR, USD.")}
         widgets = {
             "reminder_hours": forms.NumberInput(
                 attrs={"min": 0, "max": MAX_REMINDER_HOURS, "step": 1, "inputmode": "numeric"}
-            )
+            ),
+            "address": forms.Textarea(attrs={"rows": 3}),
+            "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
         }
         error_messages = {
             "reminder_hours": {
@@ -184,8 +198,9 @@ class PracticeSettingsForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
-            # Starting a practice asks only the essentials; reminders keep their default.
-            del self.fields["reminder_hours"]
+            # Starting a practice asks only the essentials; the rest waits for Settings.
+            for name in ("reminder_hours", "legal_name", "tax_id", "address", "phone", "email"):
+                del self.fields[name]
 
     def clean_currency(self) -> str:
         return self.cleaned_data["currency"].strip().upper()

@@ -248,6 +248,9 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # pgserver narrates every pg_ctl call at INFO; its warnings still show.
         "pgserver": {"level": "WARNING"},
+        # WeasyPrint and fontTools narrate every PDF step at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

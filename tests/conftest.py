@@ -14,9 +14,10 @@ from django.db import connections
 from django.test import Client
 
 from patients.models import Patient
+from payments.models import Payment
 from practice.celery import app as celery_app
 from practice.models import Invitation, Membership, Practice, Role, User
-from sessions.models import Appointment
+from sessions.models import Appointment, Session
 from tests.factories import (
     PASSWORD,
     AppointmentFactory,
@@ -24,6 +25,7 @@ from tests.factories import (
     MembershipFactory,
     PatientFactory,
     PracticeFactory,
+    SessionFactory,
     TherapyTypeFactory,
     UserFactory,
 )
@@ -136,12 +138,15 @@ class PracticeObjects:
     patient: Patient
     therapy_type: TherapyType
     appointment: Appointment
+    session: Session
+    payment: Payment
 
 
 @pytest.fixture
 def other_practice_objects(other_practice, outsider) -> PracticeObjects:
     colleague = _member(other_practice, Role.THERAPIST, "bianca@example.com", "Bianca")
     patient = PatientFactory(practice=other_practice, therapist=colleague)
+    session = SessionFactory(practice=other_practice, patient=patient, therapist=colleague)
     return PracticeObjects(
         practice=other_practice,
         membership=Membership.objects.get(practice=other_practice, user=colleague),
@@ -151,6 +156,8 @@ def other_practice_objects(other_practice, outsider) -> PracticeObjects:
         appointment=AppointmentFactory(
             practice=other_practice, patient=patient, therapist=colleague
         ),
+        session=session,
+        payment=session.payment,
     )
 
 

@@ -149,6 +149,7 @@ class PaymentFactory(factory.django.DjangoModelFactory):
         model = Payment
 
     practice = factory.SelfAttribute("session.practice")
+    number = factory.Sequence(lambda n: n + 1)
     amount = factory.LazyFunction(lambda: Decimal("150.00"))
     currency = "BRL"
     status = PaymentStatus.PENDING
@@ -163,6 +164,7 @@ class SessionFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Session
+        skip_postgeneration_save = True
 
     practice = factory.SubFactory(PracticeFactory)
     patient = factory.SubFactory(PatientFactory, practice=factory.SelfAttribute("..practice"))

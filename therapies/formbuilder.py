@@ -21,6 +21,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.datastructures import MultiValueDict
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -173,6 +175,72 @@ class CustomFieldsForm(forms.Form):
         return values
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    Kind.SHORT_TEXT: (str,),
+    Kind.LONG_TEXT: (str,),
+    Kind.NUMBER: (int, float),
+    Kind.SINGLE_CHOICE: (str,),
+    Kind.MULTIPLE_CHOICE: (list,),
+    Kind.YES_NO: (bool,),
+    Kind.SCALE: (int,),
+    Kind.DATE: (str,),
+}
+
+
+def _as_data(kind: str, value: Any) -> str | list[str]:
+    """A stored value as the POST data a person would have sent for it."""
+    if kind == Kind.MULTIPLE_CHOICE:
+        return [str(v) for v in value]
+    if kind == Kind.DATE:
+        return str(value)  # parsed (and refused when invalid) by the form's DateField
+    initial = _initial(kind, value)
+    return "" if initial is None else str(initial)
+
+
+def validate_values(
+    schema: list[Field], values: Mapping[str, Any], *, stored: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Check JSON values (as `CustomFieldsForm.cleaned_values()` gives them) against a
+    schema with the very rules of the form, so no caller can store what the form would
+    refuse. Raises ValidationError naming each field; returns the values in their
+    canonical form. Values of keys no longer in the schema (removed fields) pass as they
+    are, and so does a choice removed from the schema if it is already `stored`."""
+    errors = []
+    data: MultiValueDict[str, str] = MultiValueDict()
+    for field in schema:
+        kind, value = field["kind"], values.get(field["key"])
+        if value is None:
+            continue
+        types = _JSON_TYPES[kind]
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if wrong or (kind == Kind.MULTIPLE_CHOICE and not all(isinstance(v, str) for v in value)):
+            errors.append(
+                ValidationError(
+                    gettext("%(label)s: this kind of value cannot be stored here.")
+                    % {"label": field["label"]}
+                )
+            )
+            continue
+        as_data = _as_data(kind, value)
+        name = f"custom-{field['key']}"
+        if isinstance(as_data, list):
+            data.setlist(name, as_data)
+        else:
+            data[name] = as_data
+    if errors:
+        raise ValidationError(errors)
+    form = CustomFieldsForm(schema, data, values=stored or {})
+    if not form.is_valid():
+        raise ValidationError(
+            [
+                ValidationError(f"{form.fields[key].label}: {message}")
+                for key, messages in form.errors.items()
+                for message in messages
+            ]
+        )
+    return merge_values(schema, values, form.cleaned_values())
+
+
 def merge_values(
     schema: list[Field], stored: Mapping[str, Any], answers: Mapping[str, JSON]
 ) -> dict[str, Any]:
@@ -189,7 +257,7 @@ class ShownValue:
     removed: bool
 
 
-def _text(kind: str | None, value: Any) -> str:
+def value_text(kind: str | None, value: Any) -> str:
     if isinstance(value, bool):
         return str(_("Yes") if value else _("No"))
     if isinstance(value, list):
@@ -210,7 +278,7 @@ def describe_values(
     shown = []
     for field in schema:
         if field["key"] in values:
-            text = _text(field["kind"], values[field["key"]])
+            text = value_text(field["kind"], values[field["key"]])
             if field["kind"] == Kind.NUMBER and field.get("unit"):
                 text = f"{text} {field['unit']}"
             shown.append(ShownValue(field["key"], field["label"], text, removed=False))
@@ -222,6 +290,6 @@ def describe_values(
         old = former.get(key)
         label = gettext("%(label)s (field removed)") % {"label": old["label"] if old else key}
         shown.append(
-            ShownValue(key, label, _text(old["kind"] if old else None, value), removed=True)
+            ShownValue(key, label, value_text(old["kind"] if old else None, value), removed=True)
         )
     return shown

@@ -36,6 +36,7 @@ from sessions.models import (
     SessionNoteRevision,
 )
 from sessions.services.appointments import Booking, booking_check
+from therapies.formbuilder import validate_values
 from therapies.models import TherapyType
 
 
@@ -93,6 +94,9 @@ def _create(
 ) -> Session:
     if record.therapy_type.practice_id != practice.pk:
         raise ValueError("The therapy belongs to another practice.")
+    custom_values = validate_values(record.therapy_type.custom_fields, record.custom_values)
+    if custom_values.keys() - {f["key"] for f in record.therapy_type.custom_fields}:
+        raise ValidationError(_("These values are not fields of this therapy."), code="fields")
     session = Session.objects.create(
         practice=practice,
         appointment=appointment,
@@ -107,7 +111,7 @@ def _create(
         practice=practice,
         session=session,
         text=record.text,
-        custom_values=record.custom_values,
+        custom_values=custom_values,
     )
     payment_create(practice=practice, actor=actor, session_id=session.pk, charge=charge)
     appointment.status = AppointmentStatus.COMPLETED
@@ -256,6 +260,9 @@ def session_update(
     _require_treats(practice, actor, session.patient)
     note = _locked_note(practice, session)
     _require_unsigned(note)
+    custom_values = validate_values(
+        session.therapy_type.custom_fields, custom_values, stored=note.custom_values
+    )
 
     changes: dict[str, dict[str, Any]] = {}
     if session.minutes != minutes:

@@ -47,7 +47,7 @@ def _tz(request: PracticeRequest) -> zoneinfo.ZoneInfo:
 def _appointment(request: PracticeRequest, pk: int) -> Appointment:
     return get_object_or_404(
         Appointment.objects.manageable_by(request.membership).select_related(
-            "patient", "therapist", "therapy_type", "series"
+            "patient", "therapist", "therapy_type", "series", "session"
         ),
         pk=pk,
     )

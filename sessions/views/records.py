@@ -11,6 +11,8 @@ note send `Cache-Control: no-store` and are kept out of htmx's history.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -32,7 +34,7 @@ from practice.permissions import practice_required, role_required
 from sessions import services
 from sessions.forms import AmendForm, RecordForm, WalkInForm
 from sessions.models import Appointment, AppointmentStatus, Session, SessionNote
-from therapies.formbuilder import CustomFieldsForm, describe_values, merge_values
+from therapies.formbuilder import CustomFieldsForm, describe_values, merge_values, value_text
 from therapies.models import TherapyType
 
 treating_only = role_required(Role.OWNER, Role.THERAPIST)
@@ -90,15 +92,18 @@ def _charge_initial(therapy: TherapyType | None) -> dict[str, Any]:
     }
 
 
-def _prices(practice: Any) -> dict[str, dict[str, str]]:
-    """What the form fills in when the therapy changes (until typed over)."""
+def _fills(practice: Any) -> str:
+    """What the form fills in when the therapy changes, until typed over (static/js):
+    the payment's amount and the duration, by therapy id, as JSON."""
     types = TherapyType.objects.for_practice(practice).values_list(
         "pk", "price", "default_duration"
     )
-    return {
-        "payment-amount": {str(pk): str(price) for pk, price, _ in types},
-        "minutes": {str(pk): str(minutes) for pk, _, minutes in types},
-    }
+    return json.dumps(
+        {
+            "payment-amount": {str(pk): str(price) for pk, price, _ in types},
+            "minutes": {str(pk): str(minutes) for pk, _, minutes in types},
+        }
+    )
 
 
 def _record_response(
@@ -142,16 +147,19 @@ def _saved(request: PracticeRequest, session: Session) -> HttpResponse:
     return redirect("sessions:detail", pk=session.pk)
 
 
-@treating_only
+@practice_required
 def record(request: PracticeRequest, pk: int) -> HttpResponse:
-    """ "Record session" from an appointment that has started; a completed one opens its
-    session instead."""
+    """Record the session of an appointment that has started; a completed one opens its
+    session instead. Assistants may open the appointment but never write a note (403),
+    after the same 404 as everyone for an appointment they cannot reach."""
     appointment = get_object_or_404(
         Appointment.objects.manageable_by(request.membership).select_related(
             "patient", "therapist", "therapy_type"
         ),
         pk=pk,
     )
+    if not request.membership.treats_patients:
+        raise PermissionDenied
     if appointment.status == AppointmentStatus.COMPLETED:
         done = Session.objects.visible_to(request.membership).filter(appointment=appointment)
         return redirect("sessions:detail", pk=get_object_or_404(done).pk)
@@ -179,7 +187,7 @@ def record(request: PracticeRequest, pk: int) -> HttpResponse:
         "record_form": record_form,
         "custom_form": custom_form,
         "charge_form": charge_form,
-        "fills": _prices(request.practice),
+        "fills": _fills(request.practice),
         "action": reverse("sessions:record", args=[appointment.pk]),
     }
     if request.method == "POST":
@@ -226,7 +234,7 @@ def walk_in(request: PracticeRequest) -> HttpResponse:
         "record_form": record_form,
         "custom_form": custom_form,
         "charge_form": charge_form,
-        "fills": _prices(request.practice),
+        "fills": _fills(request.practice),
         "action": reverse("sessions:walk_in"),
     }
     if request.method == "POST":
@@ -253,6 +261,42 @@ def walk_in(request: PracticeRequest) -> HttpResponse:
 # --- Reading --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Change:
+    label: str
+    before: str
+    after: str
+    long: bool  # the note's text: shown in full, not inline
+
+
+def _history(note: SessionNote, therapy: TherapyType) -> list[tuple[Any, list[Change]]]:
+    """Each revision with its changes in words, newest first."""
+    fields = {f"custom:{f['key']}": f for f in [*therapy.removed_fields, *therapy.custom_fields]}
+    history = []
+    for revision in note.revisions.select_related("author"):
+        changes = []
+        for name, change in revision.changes.items():
+            if name == "text":
+                label, kind = _("Session notes"), None
+            elif name == "minutes":
+                label, kind = _("Duration (minutes)"), None
+            else:
+                field = fields.get(name)
+                label = field["label"] if field else name.removeprefix("custom:")
+                kind = field["kind"] if field else None
+            before, after = change.get("before"), change.get("after")
+            changes.append(
+                Change(
+                    label=label,
+                    before="" if before is None else value_text(kind, before),
+                    after="" if after is None else value_text(kind, after),
+                    long=name == "text",
+                )
+            )
+        history.append((revision, changes))
+    return history
+
+
 def _note_context(note: SessionNote | None, session: Session) -> dict[str, Any]:
     if note is None:
         return {"note": None}
@@ -263,11 +307,7 @@ def _note_context(note: SessionNote | None, session: Session) -> dict[str, Any]:
             therapy.custom_fields, therapy.removed_fields, note.custom_values
         ),
         "amendments": list(note.amendments.select_related("author")),
-        "revisions": list(note.revisions.select_related("author")),
-        "field_labels": {
-            f"custom:{f['key']}": f["label"]
-            for f in [*therapy.removed_fields, *therapy.custom_fields]
-        },
+        "history": _history(note, therapy),
     }
 
 

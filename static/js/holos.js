@@ -291,3 +291,46 @@
     event.stopPropagation();
   }, true);
 })();
+
+// Session form: choosing a therapy fills in its price and usual duration, until the
+// person types over them (htmx swaps in the therapy's own fields at the same time).
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches(".session-form select[name=therapy_type]")) return;
+    var form = event.target.form;
+    var fills = JSON.parse(form.getAttribute("data-fills") || "{}");
+    Object.keys(fills).forEach(function (name) {
+      var input = form.querySelector("[name='" + name + "']");
+      var value = fills[name][event.target.value];
+      if (input && value !== undefined && !input.hasAttribute("data-typed")) input.value = value;
+    });
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target.closest(".session-form") && event.target.matches("input")) {
+      event.target.setAttribute("data-typed", "");
+    }
+  });
+})();
+
+// Payment forms: show the method and day for a paid payment, the due date for an unpaid
+// one. Without JS all are shown (and the server ignores the ones the status doesn't use).
+(function () {
+  "use strict";
+  function apply(container) {
+    var checked = container.querySelector("input[type=radio][name$='status']:checked");
+    if (!checked) return;
+    container.querySelectorAll("[data-statuses]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-statuses").split(" ").indexOf(checked.value) === -1;
+    });
+  }
+  function applyAll(root) {
+    root.querySelectorAll(".charge-fields").forEach(apply);
+  }
+  document.addEventListener("change", function (event) {
+    var container = event.target.closest(".charge-fields");
+    if (container && event.target.matches("input[type=radio][name$='status']")) apply(container);
+  });
+  document.addEventListener("DOMContentLoaded", function () { applyAll(document); });
+  document.addEventListener("htmx:load", function (event) { applyAll(event.detail.elt); });
+})();

@@ -17,8 +17,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from patients.models import Patient, PatientUserObjectPermission
+from payments.models import Payment
 from practice.models import Invitation, Membership, Role
-from sessions.models import Appointment
+from sessions.models import Appointment, Session, SessionAmendment, SessionNote
 from tests.conftest import PracticeObjects, login
 from tests.factories import MembershipFactory, UserFactory
 from therapies.models import TherapyType
@@ -42,6 +43,15 @@ SAMPLES: dict[str, Sample] = {
     "sessions:appointment_cancel": lambda o: {"pk": o.appointment.pk},
     "sessions:appointment_status": lambda o: {"pk": o.appointment.pk},
     "sessions:appointment_move": lambda o: {"pk": o.appointment.pk},
+    "sessions:record": lambda o: {"pk": o.appointment.pk},
+    "sessions:detail": lambda o: {"pk": o.session.pk},
+    "sessions:edit": lambda o: {"pk": o.session.pk},
+    "sessions:sign": lambda o: {"pk": o.session.pk},
+    "sessions:amend": lambda o: {"pk": o.session.pk},
+    "sessions:export": lambda o: {"pk": o.session.pk},
+    "payments:detail": lambda o: {"pk": o.payment.pk},
+    "payments:mark_paid": lambda o: {"pk": o.payment.pk},
+    "payments:receipt": lambda o: {"pk": o.payment.pk},
     "therapies:edit": lambda o: {"pk": o.therapy_type.pk},
     "therapies:field_add": lambda o: {"pk": o.therapy_type.pk},
     "therapies:field_preview": lambda o: {"pk": o.therapy_type.pk},
@@ -145,6 +155,20 @@ def _state(o: PracticeObjects) -> tuple:
             PatientUserObjectPermission.objects.filter(
                 content_object__practice=o.practice
             ).values_list("content_object_id", "user_id")
+        ),
+        tuple(
+            Session.objects.filter(practice=o.practice).values_list("pk", "minutes", "updated_at")
+        ),
+        tuple(
+            SessionNote.objects.filter(practice=o.practice).values_list(
+                "pk", "text", "custom_values", "signed_at", "updated_at"
+            )
+        ),
+        SessionAmendment.objects.filter(practice=o.practice).count(),
+        tuple(
+            Payment.objects.filter(practice=o.practice).values_list(
+                "pk", "status", "amount", "method", "paid_on", "due_date", "updated_at"
+            )
         ),
     )
 

@@ -11,14 +11,19 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from guardian.shortcuts import assign_perm
 
 from patients.models import Patient
 from patients.services import patient_consent_set
+from payments.models import PaymentMethod, PaymentStatus
+from payments.services import Charge
 from practice.models import Language, Membership, Practice, Role, User
 from sessions.models import Appointment, AppointmentStatus
+from sessions.services import Record, session_record
+from therapies.formbuilder import validate_values
 from therapies.models import TherapyType
+from therapies.schema import Kind
 from therapies.starters import starter
 
 DEMO_PASSWORD = "holos-demo"
@@ -58,6 +63,57 @@ THERAPIES = {
 }
 # (weekday, hour, minutes) slots per therapist; the patient rotates through their list.
 SLOTS = [(0, 9, 60), (0, 14, 60), (1, 10, 50), (2, 9, 60), (2, 16, 50), (3, 11, 60), (4, 15, 60)]
+HISTORY_WEEKS = 3
+METHODS = [PaymentMethod.PIX, PaymentMethod.CARD, PaymentMethod.CASH]
+# Demo notes, in the practice's language (they are in the catalogue for that).
+NOTES = [
+    gettext_noop(
+        "Arrived tired after a long week at work. Slept badly; tension in the shoulders. "
+        "Left calmer and said the breathing helped."
+    ),
+    gettext_noop(
+        "Talked about her mother's illness. Cried at the start, then relaxed. "
+        "We agreed to try the evening exercise before the next session."
+    ),
+    gettext_noop(
+        "Reports sleeping better since the last session. Less anxiety on the way to work. "
+        "Wants to keep the weekly rhythm."
+    ),
+    gettext_noop(
+        "Difficult week: an argument with his brother. Restless during the first part, "
+        "settled in the second half. Follow up on family topics."
+    ),
+]
+
+THEMES = [gettext_noop("Relationship with the mother"), gettext_noop("Career and money")]
+OBSERVATIONS = [
+    gettext_noop("Warmth in the hands, deep breathing."),
+    gettext_noop("Tingling in the feet; some tears, then calm."),
+]
+
+
+def demo_values(schema: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Plausible, valid answers for a therapy's custom fields."""
+    values: dict[str, Any] = {}
+    for field in schema:
+        kind = field["kind"]
+        if kind == Kind.MULTIPLE_CHOICE:
+            choices = field["choices"]
+            values[field["key"]] = [choices[n % len(choices)], choices[(n + 3) % len(choices)]]
+        elif kind == Kind.SINGLE_CHOICE:
+            values[field["key"]] = field["choices"][n % len(field["choices"])]
+        elif kind == Kind.SCALE:
+            values[field["key"]] = 4 + n % 5
+        elif kind == Kind.YES_NO:
+            values[field["key"]] = n % 2 == 0
+        elif kind == Kind.NUMBER:
+            low = field.get("min") or 0
+            values[field["key"]] = low + 1 + n % 4
+        elif kind == Kind.SHORT_TEXT:
+            values[field["key"]] = gettext(THEMES[n % len(THEMES)])
+        elif kind == Kind.LONG_TEXT:
+            values[field["key"]] = gettext(OBSERVATIONS[n % len(OBSERVATIONS)])
+    return validate_values(schema, values)
 
 
 class Command(BaseCommand):
@@ -119,27 +175,70 @@ class Command(BaseCommand):
         now = timezone.now()
         with translation.override(practice.language):
             room = gettext("Room")
-        for t_index, therapist in enumerate(therapists):
-            patients = caseload[therapist.pk]
-            for s_index, (weekday, hour, minutes) in enumerate(SLOTS):
-                starts = datetime.combine(
-                    monday + timedelta(days=weekday), time(hour + t_index), tzinfo=tz
-                )
-                Appointment.objects.update_or_create(
-                    practice=practice,
-                    therapist=therapist,
-                    starts_at=starts,
-                    defaults={
-                        "patient": patients[s_index % len(patients)],
-                        "therapy_type": therapy_types[(s_index + t_index) % len(therapy_types)],
-                        "room": f"{room} {t_index + 1}",
-                        "ends_at": starts + timedelta(minutes=minutes),
-                        "status": AppointmentStatus.CONFIRMED
-                        if starts < now
-                        else AppointmentStatus.SCHEDULED,
-                    },
-                )
+        # The weeks before this one are recorded sessions (notes, fields, payments); this
+        # week's past appointments are left for the demo's users to record.
+        for weeks_ago in (*range(HISTORY_WEEKS, 0, -1), 0):
+            week = monday - timedelta(weeks=weeks_ago)
+            for t_index, therapist in enumerate(therapists):
+                patients = caseload[therapist.pk]
+                for s_index, (weekday, hour, minutes) in enumerate(SLOTS):
+                    starts = datetime.combine(
+                        week + timedelta(days=weekday), time(hour + t_index), tzinfo=tz
+                    )
+                    appointment, _ = Appointment.objects.update_or_create(
+                        practice=practice,
+                        therapist=therapist,
+                        starts_at=starts,
+                        defaults={
+                            "patient": patients[s_index % len(patients)],
+                            "therapy_type": therapy_types[(s_index + t_index) % len(therapy_types)],
+                            "room": f"{room} {t_index + 1}",
+                            "ends_at": starts + timedelta(minutes=minutes),
+                        },
+                    )
+                    if appointment.status != AppointmentStatus.COMPLETED:
+                        appointment.status = (
+                            AppointmentStatus.CONFIRMED
+                            if starts < now
+                            else AppointmentStatus.SCHEDULED
+                        )
+                        appointment.save(update_fields=["status"])
+                    if weeks_ago and appointment.status != AppointmentStatus.COMPLETED:
+                        self.record(practice, appointment, weeks_ago, s_index)
         return practice, users
+
+    @staticmethod
+    def record(practice: Practice, appointment: Appointment, weeks_ago: int, n: int) -> None:
+        """Record a past appointment's session through the service a therapist uses."""
+        therapy = appointment.therapy_type
+        assert therapy is not None
+        today = timezone.localdate(timezone=zoneinfo.ZoneInfo(practice.time_zone))
+        session_day = timezone.localtime(
+            appointment.starts_at, zoneinfo.ZoneInfo(practice.time_zone)
+        ).date()
+        if weeks_ago >= 2 or n % 3 == 0:
+            charge = Charge(
+                therapy.price, PaymentStatus.PAID, METHODS[n % len(METHODS)], None, session_day
+            )
+        else:
+            # Some were due last weekend (now overdue), some are due later.
+            due = session_day + timedelta(days=2 if n % 3 == 1 else 10)
+            status = PaymentStatus.OVERDUE if due < today else PaymentStatus.PENDING
+            charge = Charge(therapy.price, status, "", due, None)
+        with translation.override(practice.language):
+            record = Record(
+                therapy_type=therapy,
+                minutes=appointment.minutes,
+                text=gettext(NOTES[n % len(NOTES)]),
+                custom_values=demo_values(therapy.custom_fields, n),
+            )
+        session_record(
+            practice=practice,
+            actor=appointment.therapist,
+            appointment=appointment,
+            record=record,
+            charge=charge,
+        )
 
     @staticmethod
     def seed_therapies(practice: Practice) -> list[TherapyType]:

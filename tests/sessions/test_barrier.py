@@ -1,0 +1,170 @@
+"""The note barrier, tried from every side.
+
+A unique canary is planted in a session's note, in its custom-field values, in an
+earlier wording kept by the history and in an amendment. Then every URL of the project
+(with this practice's objects as parameters, by GET and POST, with and without
+HX-Request, plus the lists' query strings that filter or search) is requested as the
+Assistant, as a Therapist who does not treat the patient, and as a member of another
+practice. The canary must appear in no response body, 404 pages included. The Owner and
+the patient's own therapist are the control: for them the canary is there, so the test
+can fail.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+from pypdf import PdfReader
+
+from practice.models import Membership
+from sessions.models import SessionAmendment, SessionNote, SessionNoteRevision
+from tests.conftest import PracticeObjects, login
+from tests.factories import (
+    AppointmentFactory,
+    InvitationFactory,
+    PatientFactory,
+    SessionFactory,
+    TherapyTypeFactory,
+)
+from tests.practice.test_url_sweep import SAMPLES, _without_csrf, swept_routes
+
+CANARY_NOTE = "CANARY-NOTE-7f3a9c"
+CANARY_FIELD = "CANARY-FIELD-51be02"
+CANARY_OLD = "CANARY-OLD-WORDING-c44d1e"
+CANARY_AMEND = "CANARY-AMENDMENT-9a0b7f"
+CANARIES = (CANARY_NOTE, CANARY_FIELD, CANARY_OLD, CANARY_AMEND)
+SKIPPED = {"accounts:logout"}  # would end the session the sweep runs in
+
+
+@pytest.fixture
+def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObjects:
+    patient = PatientFactory(practice=clinic, full_name="Clara Luz", therapist=therapist)
+    therapy = TherapyTypeFactory(practice=clinic, name="Reiki")
+    session = SessionFactory(
+        practice=clinic,
+        patient=patient,
+        therapist=therapist,
+        therapy_type=therapy,
+        note__text=f"Said {CANARY_NOTE} twice.",
+        note__custom_values={"chakras": ["Heart"], "sensations": CANARY_FIELD, "energy": 5},
+    )
+    note = session.note
+    SessionNoteRevision.objects.create(
+        practice=clinic,
+        note=note,
+        author=therapist,
+        changes={"text": {"before": CANARY_OLD, "after": note.text}},
+    )
+    note.signed_at, note.signed_by = timezone.now(), therapist
+    note.save()
+    SessionAmendment.objects.create(
+        practice=clinic, note=note, author=therapist, text=f"Later: {CANARY_AMEND}"
+    )
+    return PracticeObjects(
+        practice=clinic,
+        membership=Membership.objects.get(practice=clinic, user=therapist),
+        invitation=InvitationFactory(practice=clinic, invited_by=owner),
+        patient=patient,
+        therapy_type=therapy,
+        appointment=AppointmentFactory(practice=clinic, patient=patient, therapist=therapist),
+        session=session,
+        payment=session.payment,
+    )
+
+
+def _urls(objects: PracticeObjects) -> list[str]:
+    urls = []
+    for name, params in swept_routes().items():
+        # Token routes (password reset, phone calendar) name no practice object.
+        if name in SKIPPED or (params and name not in SAMPLES):
+            continue
+        urls.append(reverse(name, kwargs=SAMPLES[name](objects)) if params else reverse(name))
+    patient, session = objects.patient, objects.session
+    therapy = objects.therapy_type.pk
+    # Query strings that narrow lists by what the notes hold, or search.
+    urls += [
+        reverse("patients:sessions", args=[patient.pk]) + f"?value={therapy}:chakras:Heart",
+        reverse("patients:sessions", args=[patient.pk]) + f"?value={therapy}:sensations:x",
+        reverse("patients:index") + "?q=Clara",
+        reverse("payments:index") + f"?q={patient.full_name}",
+        reverse("payments:export") + f"?q={patient.full_name}",
+        reverse("sessions:record", args=[session.appointment_id]) + f"?therapy_type={therapy}",
+    ]
+    return urls
+
+
+def _bodies(client, url: str):
+    for method in ("get", "post"):
+        for headers in ({}, {"HX-Request": "true"}):
+            response = getattr(client, method)(url, {}, headers=headers)
+            yield method, headers, response.status_code, _text(response)
+
+
+def _text(response) -> str:
+    if response.get("Content-Type") == "application/pdf":
+        return "".join(
+            page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages
+        )
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode("utf-8", "replace")
+    return response.content.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("persona", ["assistant", "other_therapist", "outsider"])
+def test_no_response_carries_a_note_to_someone_outside_the_barrier(
+    persona, request, client, planted
+):
+    user = request.getfixturevalue(persona)
+    login(client, user)
+    leaks = []
+    for url in _urls(planted):
+        for method, headers, status, body in _bodies(client, url):
+            found = [c for c in CANARIES if c in body]
+            if found:
+                leaks.append((method, url, bool(headers), status, found))
+    assert not leaks
+    # The sweep ran signed in all along (no redirect to the login page made it pass).
+    assert client.get(reverse("patients:index")).status_code == 200
+
+
+@pytest.mark.parametrize("persona", ["owner", "therapist"])
+def test_the_notes_readers_do_see_the_canaries(persona, request, client, planted):
+    login(client, request.getfixturevalue(persona))
+    detail = client.get(reverse("sessions:detail", args=[planted.session.pk])).content.decode()
+    for canary in CANARIES:
+        assert canary in detail
+    pdf = _text(client.get(reverse("sessions:export", args=[planted.session.pk])))
+    assert CANARY_NOTE in pdf and CANARY_FIELD in pdf and CANARY_AMEND in pdf
+
+
+def test_outsiders_404_bodies_are_the_same_as_for_a_missing_id(client_for, outsider, planted):
+    client = client_for(outsider)
+    foreign = client.get(reverse("sessions:detail", args=[planted.session.pk]))
+    missing = client.get(reverse("sessions:detail", args=[987654321]))
+    assert foreign.status_code == missing.status_code == 404
+    assert _without_csrf(foreign.content) == _without_csrf(missing.content)
+
+
+def test_the_staff_admin_never_shows_notes():
+    registered = set(admin.site._registry)
+    assert not registered & {SessionNote, SessionNoteRevision, SessionAmendment}
+
+
+@pytest.mark.parametrize("role", ["assistant", "owner", "therapist", "other_therapist"])
+def test_the_barrier_queryset_per_role(role, request, planted):
+    user = request.getfixturevalue(role)
+    membership = Membership.objects.get(practice=planted.practice, user=user)
+    visible = list(SessionNote.objects.visible_to(membership))
+    expected = [planted.session.note] if role in ("owner", "therapist") else []
+    assert visible == expected
+
+
+def test_a_deactivated_member_reads_nothing(planted, therapist):
+    membership = Membership.objects.get(practice=planted.practice, user=therapist)
+    membership.is_active = False
+    membership.save()
+    assert not SessionNote.objects.visible_to(membership).exists()
