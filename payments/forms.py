@@ -79,7 +79,7 @@ class MarkPaidForm(forms.Form):
     def clean_paid_on(self) -> Any:
         paid_on = self.cleaned_data["paid_on"]
         if paid_on > timezone.localdate():
-            raise ValidationError(_("A payment cannot be paid in the future."))
+            raise ValidationError(_("The payment date can’t be in the future."))
         return paid_on
 
 

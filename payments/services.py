@@ -41,7 +41,7 @@ class Charge:
             if self.paid_on is None:
                 errors["paid_on"] = _("Say when it was paid.")
             elif self.paid_on > timezone.localdate():
-                errors["paid_on"] = _("A payment cannot be paid in the future.")
+                errors["paid_on"] = _("The payment date can’t be in the future.")
             checked = Charge(self.amount, self.status, self.method, None, self.paid_on)
         elif self.status in UNPAID_STATUSES:
             if self.due_date is None:

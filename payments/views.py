@@ -30,7 +30,7 @@ from payments.forms import ChargeForm, MarkPaidForm, PaymentFilter
 from payments.models import Payment
 from payments.selectors import ROW_RELATED, totals_by_status
 from practice.http import PracticeRequest, client_ip, wants_fragment
-from practice.pdf import render_pdf
+from practice.pdf import pdf_response
 from practice.permissions import practice_required
 from practice.services import audit_record
 
@@ -250,7 +250,7 @@ def mark_paid(request: PracticeRequest, pk: int) -> HttpResponse:
             return trigger_client_event(response, CHANGED_EVENT)
         messages.success(
             request,
-            _("Payment of %(name)s marked paid.") % {"name": payment.session.patient.full_name},
+            _("Payment of %(name)s marked as paid.") % {"name": payment.session.patient.full_name},
         )
         destination = _safe_next(request) or reverse("payments:detail", args=[payment.pk])
         if request.htmx:
@@ -272,13 +272,13 @@ def receipt(request: PracticeRequest, pk: int) -> HttpResponse:
     """A paid payment's receipt as a PDF on the practice's letterhead. Audited."""
     payment = _payment(request, pk)
     if not payment.is_paid:
-        messages.error(request, _("Only a paid payment has a receipt."))
+        messages.error(request, _("Only paid payments have a receipt."))
         return redirect("payments:detail", pk=payment.pk)
     session = payment.session
     practice = request.practice
     address_lines = [line.strip() for line in practice.address.splitlines() if line.strip()]
     issued_on = timezone.localdate()
-    pdf = render_pdf(
+    response = pdf_response(
         "payments/receipt_pdf.html",
         {
             "practice": practice,
@@ -292,6 +292,7 @@ def receipt(request: PracticeRequest, pk: int) -> HttpResponse:
             "patient": session.patient,
             "therapist": session.therapist,
         },
+        filename=f"receipt-{payment.receipt_number}.pdf",
     )
     audit_record(
         practice=practice,
@@ -302,7 +303,4 @@ def receipt(request: PracticeRequest, pk: int) -> HttpResponse:
         session_id=session.pk,
         ip=client_ip(request),
     )
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="receipt-{payment.receipt_number}.pdf"'
-    add_never_cache_headers(response)
     return response

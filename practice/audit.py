@@ -54,7 +54,6 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "appointment.cancel_following": _("Cancelled an appointment and the following ones"),
             "appointment.confirm": _("Confirmed an appointment"),
             "appointment.no_show": _("Marked an appointment as no-show"),
-            "appointment.walk_in": _("Recorded a walk-in appointment"),
             "appointment.reminder": _("Sent an appointment reminder"),
             "calendar_feed.create": _("Created a phone calendar link"),
             "calendar_feed.revoke": _("Revoked a phone calendar link"),
@@ -77,7 +76,7 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
         {
             "payment.create": _("Recorded a payment"),
             "payment.update": _("Changed a payment"),
-            "payment.overdue": _("Marked a payment overdue"),
+            "payment.overdue": _("Marked a payment as overdue"),
             "payment.export": _("Exported payments"),
             "payment.receipt": _("Issued a receipt"),
         },

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.staticfiles import finders
+from django.http import HttpResponse
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -36,3 +38,11 @@ def render_pdf(template_name: str, context: dict[str, Any]) -> bytes:
         stylesheets=[_stylesheet()]
     )
     return pdf
+
+
+def pdf_response(template_name: str, context: dict[str, Any], *, filename: str) -> HttpResponse:
+    """A PDF download. Never cached: receipts and records name patients."""
+    response = HttpResponse(render_pdf(template_name, context), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    add_never_cache_headers(response)
+    return response

@@ -264,7 +264,7 @@ class WalkInForm(forms.Form):
     patient = PersonChoiceField(label=_("Patient"), queryset=Patient.objects.none())
     therapist = PersonChoiceField(label=_("Therapist"), queryset=User.objects.none())
     starts_at = forms.DateTimeField(
-        label=_("Started"),
+        label=_("Start time"),
         input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(
             attrs={"type": "datetime-local", "step": 300}, format=DATETIME_LOCAL

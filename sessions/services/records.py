@@ -35,7 +35,7 @@ from sessions.models import (
     SessionNote,
     SessionNoteRevision,
 )
-from sessions.services.appointments import Booking, booking_check
+from sessions.services.appointments import Booking, appointment_book
 from therapies.formbuilder import validate_values
 from therapies.models import TherapyType
 
@@ -49,6 +49,28 @@ class Record:
     minutes: int
     text: str
     custom_values: dict[str, Any]
+
+
+def _audit(
+    practice: Practice,
+    session: Session,
+    *,
+    actor: User,
+    action: str,
+    ip: str | None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """One audit row about a session: who, which patient and session, from where."""
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action=action,
+        target=session,
+        patient_id=session.patient_id,
+        session_id=session.pk,
+        ip=ip,
+        data=data,
+    )
 
 
 def _membership(practice: Practice, actor: User) -> Membership:
@@ -116,13 +138,11 @@ def _create(
     payment_create(practice=practice, actor=actor, session_id=session.pk, charge=charge)
     appointment.status = AppointmentStatus.COMPLETED
     appointment.save(update_fields=["status", "updated_at"])
-    audit_record(
-        practice=practice,
+    _audit(
+        practice,
+        session,
         actor=actor,
         action="session.record",
-        target=session,
-        patient_id=session.patient_id,
-        session_id=session.pk,
         ip=ip,
         data={"appointment": appointment.pk},
     )
@@ -155,7 +175,7 @@ def session_record(
         raise ValidationError(_("This session is already recorded."), code="recorded")
     if appointment.status not in OPEN_STATUSES:
         raise ValidationError(
-            _("A %(status)s appointment has no session to record.")
+            _("This appointment is %(status)s: there is no session to record.")
             % {"status": appointment.get_status_display().lower()},
             code="closed",
         )
@@ -198,26 +218,8 @@ def session_record_walk_in(
         therapy_type=record.therapy_type,
         ends_at=booking.starts_at + timedelta(minutes=record.minutes),
     )
-    booking_check(practice=practice, booking=booking)
-    appointment = Appointment.objects.create(
-        practice=practice,
-        patient=booking.patient,
-        therapist=booking.therapist,
-        therapy_type=booking.therapy_type,
-        starts_at=booking.starts_at,
-        ends_at=booking.ends_at,
-        room=booking.room,
-        status=AppointmentStatus.SCHEDULED,
-        created_by=actor,
-    )
-    audit_record(
-        practice=practice,
-        actor=actor,
-        action="appointment.walk_in",
-        target=appointment,
-        patient_id=booking.patient.pk,
-        ip=ip,
-    )
+    # Booked like any appointment (same checks, same audit row), then recorded at once.
+    appointment, _warnings = appointment_book(practice=practice, actor=actor, booking=booking)
     return _create(
         practice=practice,
         actor=actor,
@@ -283,15 +285,8 @@ def session_update(
     note.save(update_fields=["text", "custom_values", "updated_at"])
     SessionNoteRevision.objects.create(practice=practice, note=note, author=actor, changes=changes)
     fields = list(changes)
-    audit_record(
-        practice=practice,
-        actor=actor,
-        action="session_note.edit",
-        target=session,
-        patient_id=session.patient_id,
-        session_id=session.pk,
-        ip=ip,
-        data={"fields": fields},
+    _audit(
+        practice, session, actor=actor, action="session_note.edit", ip=ip, data={"fields": fields}
     )
     return fields
 
@@ -310,15 +305,7 @@ def session_sign(
         raise ValidationError(_("This note is already signed."), code="signed")
     note.signed_at, note.signed_by = timezone.now(), actor
     note.save(update_fields=["signed_at", "signed_by", "updated_at"])
-    audit_record(
-        practice=practice,
-        actor=actor,
-        action="session_note.sign",
-        target=session,
-        patient_id=session.patient_id,
-        session_id=session.pk,
-        ip=ip,
-    )
+    _audit(practice, session, actor=actor, action="session_note.sign", ip=ip)
 
 
 @transaction.atomic
@@ -341,13 +328,11 @@ def session_amend(
     amendment = SessionAmendment.objects.create(
         practice=practice, note=note, author=actor, text=text
     )
-    audit_record(
-        practice=practice,
+    _audit(
+        practice,
+        session,
         actor=actor,
         action="session_note.amend",
-        target=session,
-        patient_id=session.patient_id,
-        session_id=session.pk,
         ip=ip,
         data={"amendment": amendment.pk},
     )
@@ -371,13 +356,7 @@ def session_note_open(
     )
     if note is None:
         return None
-    audit_record(
-        practice=membership.practice,
-        actor=membership.user,
-        action=f"session_note.{action}",
-        target=session,
-        patient_id=session.patient_id,
-        session_id=session.pk,
-        ip=ip,
+    _audit(
+        membership.practice, session, actor=membership.user, action=f"session_note.{action}", ip=ip
     )
     return note

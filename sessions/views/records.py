@@ -29,7 +29,7 @@ from payments.forms import ChargeForm, MarkPaidForm
 from payments.models import PaymentStatus
 from practice.http import PracticeRequest, client_ip, wants_fragment
 from practice.models import Role
-from practice.pdf import render_pdf
+from practice.pdf import pdf_response
 from practice.permissions import practice_required, role_required
 from sessions import services
 from sessions.forms import AmendForm, RecordForm, WalkInForm
@@ -165,7 +165,7 @@ def record(request: PracticeRequest, pk: int) -> HttpResponse:
         return redirect("sessions:detail", pk=get_object_or_404(done).pk)
     problem = None
     if not appointment.is_open:
-        problem = _("A %(status)s appointment has no session to record.") % {
+        problem = _("This appointment is %(status)s: there is no session to record.") % {
             "status": appointment.get_status_display().lower()
         }
     elif appointment.starts_at > timezone.now():
@@ -343,7 +343,8 @@ def export(request: PracticeRequest, pk: int) -> HttpResponse:
     )
     if note is None:
         raise Http404
-    pdf = render_pdf(
+    day = timezone.localtime(session.starts_at).date().isoformat()
+    return pdf_response(
         "sessions/session_record_pdf.html",
         {
             "practice": request.practice,
@@ -352,12 +353,8 @@ def export(request: PracticeRequest, pk: int) -> HttpResponse:
             "printed_at": timezone.localtime(),
             **_note_context(note, session),
         },
+        filename=f"session-{session.pk}-{day}.pdf",
     )
-    response = HttpResponse(pdf, content_type="application/pdf")
-    day = timezone.localtime(session.starts_at).date().isoformat()
-    response["Content-Disposition"] = f'attachment; filename="session-{session.pk}-{day}.pdf"'
-    add_never_cache_headers(response)
-    return response
 
 
 # --- Editing, signing, amending -------------------------------------------------------

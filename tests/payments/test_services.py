@@ -48,7 +48,7 @@ def test_paid_charge_needs_method_and_day_and_drops_the_due_date():
 def test_paid_charge_cannot_be_paid_in_the_future():
     tomorrow = timezone.localdate() + timedelta(days=1)
     errors = errors_of(Charge(Decimal("10"), PaymentStatus.PAID, "cash", None, tomorrow))
-    assert errors == {"paid_on": ["A payment cannot be paid in the future."]}
+    assert errors == {"paid_on": ["The payment date can’t be in the future."]}
 
 
 def test_pending_charge_needs_a_due_date_and_drops_the_paid_day():

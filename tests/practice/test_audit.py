@@ -100,7 +100,7 @@ def test_system_events_without_an_actor_are_shown(client_for, owner, clinic):
 
     html = client_for(owner).get(AUDIT_URL).content.decode()
 
-    assert "Marked a payment overdue" in html
+    assert "Marked a payment as overdue" in html
     assert "Holos (automatic)" in html
 
 

@@ -32,10 +32,11 @@ from tests.factories import (
 )
 from tests.practice.test_url_sweep import SAMPLES, _without_csrf, swept_routes
 
-CANARY_NOTE = "CANARY-NOTE-7f3a9c"
-CANARY_FIELD = "CANARY-FIELD-51be02"
-CANARY_OLD = "CANARY-OLD-WORDING-c44d1e"
-CANARY_AMEND = "CANARY-AMENDMENT-9a0b7f"
+# One word each (no hyphen or space where a PDF line could wrap and hide a leak).
+CANARY_NOTE = "CanaryNote7f3a9c"
+CANARY_FIELD = "CanaryField51be02"
+CANARY_OLD = "CanaryOldWordingc44d1e"
+CANARY_AMEND = "CanaryAmendment9a0b7f"
 CANARIES = (CANARY_NOTE, CANARY_FIELD, CANARY_OLD, CANARY_AMEND)
 SKIPPED = {"accounts:logout"}  # would end the session the sweep runs in
 

@@ -72,7 +72,7 @@ NOTES = [
         "Left calmer and said the breathing helped."
     ),
     gettext_noop(
-        "Talked about her mother's illness. Cried at the start, then relaxed. "
+        "Talked about a parent's illness. Cried at the start, then relaxed. "
         "We agreed to try the evening exercise before the next session."
     ),
     gettext_noop(
@@ -80,7 +80,7 @@ NOTES = [
         "Wants to keep the weekly rhythm."
     ),
     gettext_noop(
-        "Difficult week: an argument with his brother. Restless during the first part, "
+        "Difficult week: an argument with a sibling. Restless during the first part, "
         "settled in the second half. Follow up on family topics."
     ),
 ]
