@@ -85,7 +85,7 @@ def payment_create(*, practice: Practice, actor: User, session_id: int, charge: 
 
 @transaction.atomic
 def payment_update(
-    *, practice: Practice, actor: User, payment: Payment, charge: Charge, patient_id: int
+    *, practice: Practice, actor: User, payment: Payment, charge: Charge, ip: str | None = None
 ) -> list[str]:
     """Change a payment's amount, status, method or dates. Returns the changed fields."""
     charge = charge.checked()
@@ -100,8 +100,9 @@ def payment_update(
         actor=actor,
         action="payment.update",
         target=payment,
-        patient_id=patient_id,
+        patient_id=payment.session.patient_id,
         session_id=payment.session_id,
+        ip=ip,
         data={"fields": changed, "status": payment.status},
     )
     return changed
@@ -109,17 +110,25 @@ def payment_update(
 
 @transaction.atomic
 def payment_mark_paid(
-    *, practice: Practice, actor: User, payment: Payment, method: str, paid_on: date
+    *,
+    practice: Practice,
+    actor: User,
+    payment: Payment,
+    method: str,
+    paid_on: date,
+    ip: str | None = None,
 ) -> None:
-    """The front desk's daily job: a Pending or Overdue payment was paid."""
-    if payment.is_paid:
+    """The front desk's daily job: a Pending or Overdue payment was paid. The row is
+    locked first, so two people taking the same payment cannot both record it."""
+    current = Payment.objects.for_practice(practice).select_for_update().get(pk=payment.pk)
+    if current.is_paid:
         raise ValidationError(_("This payment is already paid."), code="paid")
     payment_update(
         practice=practice,
         actor=actor,
         payment=payment,
         charge=Charge(payment.amount, PaymentStatus.PAID, method, None, paid_on),
-        patient_id=payment.session.patient_id,
+        ip=ip,
     )
 
 

@@ -197,7 +197,7 @@ def detail(request: PracticeRequest, pk: int) -> HttpResponse:
                 actor=request.user,
                 payment=payment,
                 charge=form.charge(),
-                patient_id=payment.session.patient_id,
+                ip=client_ip(request),
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -239,6 +239,7 @@ def mark_paid(request: PracticeRequest, pk: int) -> HttpResponse:
                 payment=payment,
                 method=form.cleaned_data["method"],
                 paid_on=form.cleaned_data["paid_on"],
+                ip=client_ip(request),
             )
         except ValidationError as error:
             form.add_error(None, error)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 
 from payments.forms import ChargeForm, MarkPaidForm
 from payments.models import PaymentStatus
@@ -148,6 +149,7 @@ def _saved(request: PracticeRequest, session: Session) -> HttpResponse:
 
 
 @practice_required
+@sensitive_post_parameters()  # error e-mails must not carry notes
 def record(request: PracticeRequest, pk: int) -> HttpResponse:
     """Record the session of an appointment that has started; a completed one opens its
     session instead. Assistants may open the appointment but never write a note (403),
@@ -211,6 +213,7 @@ def record(request: PracticeRequest, pk: int) -> HttpResponse:
 
 
 @treating_only
+@sensitive_post_parameters()  # error e-mails must not carry notes
 def walk_in(request: PracticeRequest) -> HttpResponse:
     """A session recorded without an appointment; its appointment is created with it."""
     patient_id = request.GET.get("patient", "")
@@ -362,6 +365,7 @@ def export(request: PracticeRequest, pk: int) -> HttpResponse:
 
 @practice_required
 @never_cache
+@sensitive_post_parameters()  # error e-mails must not carry notes
 def edit(request: PracticeRequest, pk: int) -> HttpResponse:
     session = _session(request, pk)
     if request.method == "POST":
@@ -453,6 +457,7 @@ def sign(request: PracticeRequest, pk: int) -> HttpResponse:
 
 
 @practice_required
+@sensitive_post_parameters()  # error e-mails must not carry notes
 def amend(request: PracticeRequest, pk: int) -> HttpResponse:
     session = _session(request, pk)
     _note(request, session)

@@ -118,13 +118,18 @@ def test_update_records_only_the_changed_fields(clinic, assistant, therapist, ma
         actor=assistant,
         payment=payment,
         charge=charge,
-        patient_id=payment.session.patient_id,
+        ip="198.51.100.7",
     )
 
     assert changed == ["amount"]
     assert Payment.objects.get(pk=payment.pk).amount == Decimal("180.00")
     event = AuditEvent.objects.get(action="payment.update")
     assert event.data == {"fields": ["amount"], "status": "pending"}
+    assert (event.patient_id, event.session_id, event.ip) == (
+        payment.session.patient_id,
+        payment.session_id,
+        "198.51.100.7",
+    )
     assert (event.target_type, event.target_id) == ("payments.payment", str(payment.pk))
 
 
@@ -138,7 +143,7 @@ def test_update_without_changes_writes_nothing(clinic, assistant, therapist, mak
         actor=assistant,
         payment=payment,
         charge=charge,
-        patient_id=payment.session.patient_id,
+        ip="198.51.100.7",
     )
 
     assert changed == []
@@ -156,7 +161,7 @@ def test_update_refuses_a_bad_charge_and_changes_nothing(
             actor=assistant,
             payment=payment,
             charge=Charge(Decimal("1"), PaymentStatus.PAID),
-            patient_id=payment.session.patient_id,
+            ip="198.51.100.7",
         )
     assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.PENDING
     assert not AuditEvent.objects.exists()

@@ -764,3 +764,16 @@ def test_the_service_itself_refuses_values_the_form_would_refuse(
             charge=Charge(Decimal("10"), PaymentStatus.PENDING, due_date=timezone.localdate()),
         )
     assert counts() == (0, 0, 0, 0)
+
+
+def test_error_reports_would_not_carry_what_was_typed(
+    client_for, therapist, past_appointment, reiki
+):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    response = client_for(therapist).post(record_url(past_appointment), valid_post(reiki))
+
+    request = response.wsgi_request
+    shown = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert "Arrived tense" not in str(dict(shown))
+    assert "Warmth in the hands" not in str(dict(shown))
