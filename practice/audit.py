@@ -163,9 +163,11 @@ class AuditFilter(django_filters.FilterSet):
             "first_name", "last_name", "email"
         )
         member.field.label_from_instance = lambda user: user.display_name
-        self.form.fields["patient"].widget.attrs.update(
-            {"type": "search", "placeholder": _("Patient’s name"), "autocomplete": "off"}
-        )
+        # The form is built above (with the member menu's queryset): adjust it only now.
+        self.form.label_suffix = ""  # labels read like the other filter bars, without ":"
+        search = self.form.fields["patient"].widget
+        search.input_type = "search"
+        search.attrs.update({"placeholder": _("Patient’s name"), "autocomplete": "off"})
 
     def filter_patient(
         self, queryset: QuerySet[AuditEvent], name: str, value: str

@@ -50,6 +50,15 @@ class PersonChoiceField(forms.ModelChoiceField):
         return str(obj.display_name)
 
 
+class PatientChoiceField(forms.ModelChoiceField):
+    """A patient by full name, with the name they go by: two patients may share either."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        if obj.preferred_name:
+            return f"{obj.full_name} ({obj.preferred_name})"
+        return str(obj.full_name)
+
+
 REPEAT_CHOICES = [
     ("", _("Does not repeat")),
     ("1", _("Every week")),
@@ -69,7 +78,7 @@ class AppointmentForm(ScopeMixin, forms.Form):
     """Book or change an appointment. Times are entered in the practice's time zone (the
     middleware activates it), so the cleaned start is already an aware datetime."""
 
-    patient = PersonChoiceField(label=_("Patient"), queryset=Patient.objects.none())
+    patient = PatientChoiceField(label=_("Patient"), queryset=Patient.objects.none())
     therapist = PersonChoiceField(label=_("Therapist"), queryset=User.objects.none())
     therapy_type = forms.ModelChoiceField(label=_("Therapy"), queryset=TherapyType.objects.none())
     starts_at = forms.DateTimeField(
@@ -261,7 +270,7 @@ class RecordForm(forms.Form):
 class WalkInForm(forms.Form):
     """Who and when, for a session recorded without an appointment."""
 
-    patient = PersonChoiceField(label=_("Patient"), queryset=Patient.objects.none())
+    patient = PatientChoiceField(label=_("Patient"), queryset=Patient.objects.none())
     therapist = PersonChoiceField(label=_("Therapist"), queryset=User.objects.none())
     starts_at = forms.DateTimeField(
         label=_("Start time"),

@@ -166,10 +166,15 @@ class CustomFieldsForm(forms.Form):
             self.fields[field["key"]] = _form_field(field, values.get(field["key"]))
 
     def cleaned_values(self) -> dict[str, JSON]:
-        """The answers as JSON-serialisable values, keyed by field key; empty ones left out."""
+        """The answers as JSON-serialisable values, keyed by field key; empty ones left out.
+        Multiple choices are kept in the schema's order (removed choices last), so the same
+        answers are always stored the same way."""
         values = {}
         for field in self.schema:
             value = _stored(field["kind"], self.cleaned_data.get(field["key"]))
+            if isinstance(value, list):
+                order = {choice: i for i, choice in enumerate(field["choices"])}
+                value = sorted(value, key=lambda v: order.get(v, len(order)))
             if value is not None:
                 values[field["key"]] = value
         return values

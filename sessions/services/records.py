@@ -230,6 +230,13 @@ def session_record_walk_in(
     )
 
 
+def _same_answer(before: Any, after: Any) -> bool:
+    """Multiple choices are the same answer in any order (older rows may hold another)."""
+    if isinstance(before, list) and isinstance(after, list):
+        return sorted(map(str, before)) == sorted(map(str, after))
+    return bool(before == after)
+
+
 def _locked_note(practice: Practice, session: Session) -> SessionNote:
     return SessionNote.objects.for_practice(practice).select_for_update().get(session=session)
 
@@ -273,7 +280,7 @@ def session_update(
         changes["text"] = {"before": note.text, "after": text}
     for key in sorted(note.custom_values.keys() | custom_values.keys()):
         before, after = note.custom_values.get(key), custom_values.get(key)
-        if before != after:
+        if not _same_answer(before, after):
             changes[f"custom:{key}"] = {"before": before, "after": after}
     if not changes:
         return []

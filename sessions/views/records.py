@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
+from patients.models import Patient
 from payments.forms import ChargeForm, MarkPaidForm
 from payments.models import PaymentStatus
 from practice.http import PracticeRequest, client_ip, wants_fragment
@@ -185,6 +186,7 @@ def record(request: PracticeRequest, pk: int) -> HttpResponse:
     )
     context = {
         "appointment": appointment,
+        "therapy": therapy,
         "patient": appointment.patient,
         "record_form": record_form,
         "custom_form": custom_form,
@@ -232,13 +234,20 @@ def walk_in(request: PracticeRequest) -> HttpResponse:
         initial={"therapy_type": therapy.pk if therapy else None, "minutes": 60},
         charge_initial=_charge_initial(therapy),
     )
+    patient = (
+        Patient.objects.visible_to(request.membership).filter(pk=int(patient_id)).first()
+        if patient_id.isdigit()
+        else None
+    )
     context = {
+        "patient": patient,  # opened from their Sessions tab: the way back leads there
+        "therapy": therapy,
         "walk_in_form": walk_in_form,
         "record_form": record_form,
         "custom_form": custom_form,
         "charge_form": charge_form,
         "fills": _fills(request.practice),
-        "action": reverse("sessions:walk_in"),
+        "action": reverse("sessions:walk_in") + (f"?patient={patient.pk}" if patient else ""),
     }
     if request.method == "POST":
         who_valid = walk_in_form.is_valid()

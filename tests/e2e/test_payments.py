@@ -95,7 +95,7 @@ def test_assistant_corrects_an_overdue_payment_and_downloads_receipt_and_csv(
         "section.payment-edit .field.has-error", has=page.locator("input[name=payment-amount]")
     )
     expect(amount_field.locator(".errorlist")).to_contain_text(
-        re.compile(r"greater than or equal to 0|cannot be negative")
+        "Ensure this value is greater than or equal to 0."
     )
     expect(page.locator(".message-success")).to_have_count(0)
     before = Payment.objects.get(pk=payment.pk)

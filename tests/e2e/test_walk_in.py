@@ -102,7 +102,7 @@ def test_therapist_records_a_walk_in_from_the_sessions_tab(
 
     # Picking the therapy swaps in its fields (htmx, no page load) and fills its price.
     fields = page.locator("#custom-fields")
-    expect(fields).to_contain_text("This therapy has no fields of its own.")
+    expect(fields).to_contain_text("Choose a therapy to see its fields.")
     page.evaluate("window.stillThisPage = true")
     with page.expect_response(
         lambda r: "/sessions/new/" in r.url and r.request.headers.get("hx-request") == "true"
@@ -112,7 +112,7 @@ def test_therapist_records_a_walk_in_from_the_sessions_tab(
     expect(fields).to_contain_text(labels["theme"])
     expect(fields).to_contain_text(labels["representatives"])
     expect(fields.locator("input[name=custom-theme]")).to_be_visible()
-    expect(fields).not_to_contain_text("This therapy has no fields of its own.")
+    expect(fields).not_to_contain_text("Choose a therapy to see its fields.")
     assert page.evaluate("window.stillThisPage === true"), "the page was reloaded"
     expect(form.locator("input[name=payment-amount]")).to_have_value(str(constellation.price))
     expect(form.locator("input[name=minutes]")).to_have_value(str(constellation.default_duration))

@@ -777,3 +777,17 @@ def test_error_reports_would_not_carry_what_was_typed(
     shown = SafeExceptionReporterFilter().get_post_parameters(request)
     assert "Arrived tense" not in str(dict(shown))
     assert "Warmth in the hands" not in str(dict(shown))
+
+
+def test_ticking_the_same_choices_in_another_order_is_no_change(client_for, therapist, session):
+    note = session.note
+    note.custom_values = {**note.custom_values, "chakras": ["Crown", "Heart"]}  # not schema order
+    note.save()
+
+    client_for(therapist).post(
+        reverse("sessions:edit", args=[session.pk]),
+        edit_post(text="New words", **{"custom-chakras": ["Heart", "Crown"]}),
+    )
+
+    assert list(SessionNoteRevision.objects.get().changes) == ["text"]
+    assert SessionNote.objects.get().custom_values["chakras"] == ["Heart", "Crown"]
