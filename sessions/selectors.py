@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from patients.models import Patient
 from practice.models import Membership
 from sessions.models import Session, SessionNote
+from therapies.formbuilder import NO, YES
 from therapies.models import TherapyType
 from therapies.schema import Kind
 
 # Fields a session list can be filtered on: those with a closed set of answers.
 FILTERABLE = (Kind.SINGLE_CHOICE, Kind.MULTIPLE_CHOICE, Kind.YES_NO)
-YES, NO = "yes", "no"
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,6 @@ class ValueGroup:
 
 
 def value_options(therapies: list[TherapyType]) -> list[ValueGroup]:
-    from django.utils.translation import gettext as _
-
     groups = []
     for therapy in therapies:
         for field in therapy.custom_fields:
@@ -91,7 +90,9 @@ def patient_sessions(
     if not membership.treats_patients:
         return PatientSessions(sessions, [], "", "")
 
-    used = TherapyType.objects.filter(pk__in=sessions.order_by().values("therapy_type_id"))
+    used = TherapyType.objects.for_practice(membership.practice).filter(
+        pk__in=sessions.order_by().values("therapy_type_id")
+    )
     therapies = list(used.order_by("name"))
     applied, key = "", ""
     parts = value.split(":", 2)

@@ -73,21 +73,15 @@ def _audit(
     )
 
 
-def _membership(practice: Practice, actor: User) -> Membership:
-    membership = Membership.objects.for_practice(practice).active().filter(user=actor).first()
-    if membership is None:
-        raise PermissionDenied
-    return membership
-
-
 def _require_treats(practice: Practice, actor: User, patient: Patient) -> Membership:
-    """The actor is an Owner, or a Therapist who treats `patient`."""
-    membership = _membership(practice, actor)
-    if membership.is_owner:
-        return membership
+    """The actor's active membership, when they treat patients (Owner or Therapist) and
+    may see `patient` (the same `Patient.objects.visible_to` scope every patient page
+    uses); PermissionDenied otherwise."""
+    membership = Membership.objects.for_practice(practice).active().filter(user=actor).first()
     if (
-        membership.is_therapist
-        and Patient.objects.for_practice(practice).assigned_to(actor).filter(pk=patient.pk).exists()
+        membership is not None
+        and membership.treats_patients
+        and Patient.objects.visible_to(membership).filter(pk=patient.pk).exists()
     ):
         return membership
     raise PermissionDenied
@@ -263,10 +257,8 @@ def session_update(
     """Edit an unsigned note (and the session's duration). The values before and after
     each changed field are kept as a revision, so the history shows who changed what and
     when. Returns the changed fields ("minutes", "text", "custom:<key>")."""
-    membership = _membership(practice, actor)
-    if not may_edit(membership, session):
+    if not may_edit(_require_treats(practice, actor, session.patient), session):
         raise PermissionDenied
-    _require_treats(practice, actor, session.patient)
     note = _locked_note(practice, session)
     _require_unsigned(note)
     custom_values = validate_values(
@@ -303,10 +295,8 @@ def session_sign(
     *, practice: Practice, actor: User, session: Session, ip: str | None = None
 ) -> None:
     """The session's therapist signs the note: from now on it is kept as it is."""
-    membership = _membership(practice, actor)
-    if not may_sign(membership, session):
+    if not may_sign(_require_treats(practice, actor, session.patient), session):
         raise PermissionDenied
-    _require_treats(practice, actor, session.patient)
     note = _locked_note(practice, session)
     if note.is_signed:
         raise ValidationError(_("This note is already signed."), code="signed")
@@ -320,10 +310,8 @@ def session_amend(
     *, practice: Practice, actor: User, session: Session, text: str, ip: str | None = None
 ) -> SessionAmendment:
     """Append an amendment to a signed note; the note itself stays as signed."""
-    membership = _membership(practice, actor)
-    if not may_edit(membership, session):
+    if not may_edit(_require_treats(practice, actor, session.patient), session):
         raise PermissionDenied
-    _require_treats(practice, actor, session.patient)
     note = _locked_note(practice, session)
     if not note.is_signed:
         raise ValidationError(
