@@ -73,7 +73,7 @@ def _audit(
     )
 
 
-def _require_treats(practice: Practice, actor: User, patient: Patient) -> Membership:
+def require_treats(practice: Practice, actor: User, patient: Patient) -> Membership:
     """The actor's active membership, when they treat patients (Owner or Therapist) and
     may see `patient` (the same `Patient.objects.visible_to` scope every patient page
     uses); PermissionDenied otherwise."""
@@ -162,7 +162,7 @@ def session_record(
         .select_related("patient")
         .get(pk=appointment.pk)
     )
-    membership = _require_treats(practice, actor, appointment.patient)
+    membership = require_treats(practice, actor, appointment.patient)
     if membership.is_therapist and appointment.therapist_id != actor.pk:
         raise PermissionDenied
     if appointment.status == AppointmentStatus.COMPLETED:
@@ -199,7 +199,7 @@ def session_record_walk_in(
 ) -> Session:
     """A session without an appointment: the appointment is created, already Completed,
     under the same checks as a booking (the therapist treats the patient and was free)."""
-    membership = _require_treats(practice, actor, booking.patient)
+    membership = require_treats(practice, actor, booking.patient)
     if membership.is_therapist and booking.therapist.pk != actor.pk:
         raise PermissionDenied
     if booking.starts_at > timezone.now():
@@ -257,7 +257,7 @@ def session_update(
     """Edit an unsigned note (and the session's duration). The values before and after
     each changed field are kept as a revision, so the history shows who changed what and
     when. Returns the changed fields ("minutes", "text", "custom:<key>")."""
-    if not may_edit(_require_treats(practice, actor, session.patient), session):
+    if not may_edit(require_treats(practice, actor, session.patient), session):
         raise PermissionDenied
     note = _locked_note(practice, session)
     _require_unsigned(note)
@@ -295,7 +295,7 @@ def session_sign(
     *, practice: Practice, actor: User, session: Session, ip: str | None = None
 ) -> None:
     """The session's therapist signs the note: from now on it is kept as it is."""
-    if not may_sign(_require_treats(practice, actor, session.patient), session):
+    if not may_sign(require_treats(practice, actor, session.patient), session):
         raise PermissionDenied
     note = _locked_note(practice, session)
     if note.is_signed:
@@ -310,7 +310,7 @@ def session_amend(
     *, practice: Practice, actor: User, session: Session, text: str, ip: str | None = None
 ) -> SessionAmendment:
     """Append an amendment to a signed note; the note itself stays as signed."""
-    if not may_edit(_require_treats(practice, actor, session.patient), session):
+    if not may_edit(require_treats(practice, actor, session.patient), session):
         raise PermissionDenied
     note = _locked_note(practice, session)
     if not note.is_signed:
