@@ -13,7 +13,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -21,7 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from patients.models import Patient
 from practice.models import AuditEvent, Practice, User
 
-CLINICAL_PREFIX = "session_note."
+# Reads and writes of what was said or written in a session.
+CLINICAL_PREFIXES = ("session_note.", "transcript.")
 
 # Grouped as the action menu shows them. Codes are "<object>.<verb>", written once in a
 # service and never renamed: old rows keep them.
@@ -35,6 +36,19 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "session_note.amend": _("Amended a signed session note"),
             "session_note.export": _("Exported a session note"),
             "session_note.filter": _("Searched a patient’s notes by a custom field"),
+        },
+    ),
+    (
+        _("Recordings and transcripts"),
+        {
+            "recording.start": _("Started recording a session’s audio"),
+            "recording.stop": _("Stopped recording a session’s audio"),
+            "recording.upload": _("Uploaded a session’s audio"),
+            "recording.cancel": _("Cancelled a recording and deleted its audio"),
+            "recording.retry": _("Retried a failed transcription"),
+            "transcript.read": _("Read a transcript"),
+            "transcript.edit": _("Corrected a transcript"),
+            "transcript.speakers": _("Named a transcript’s speakers"),
         },
     ),
     (
@@ -147,7 +161,9 @@ class AuditFilter(django_filters.FilterSet):
     start = django_filters.DateFilter(label=_("From"), method="filter_start", widget=DATE_INPUT)
     end = django_filters.DateFilter(label=_("To"), method="filter_end", widget=DATE_INPUT)
     clinical = django_filters.BooleanFilter(
-        label=_("Session notes only"), method="filter_clinical", widget=forms.CheckboxInput
+        label=_("Session notes and transcripts only"),
+        method="filter_clinical",
+        widget=forms.CheckboxInput,
     )
 
     class Meta:
@@ -189,7 +205,12 @@ class AuditFilter(django_filters.FilterSet):
         self, queryset: QuerySet[AuditEvent], name: str, value: bool | None
     ) -> QuerySet[AuditEvent]:
         # An unticked box means "everything", not "everything but notes".
-        return queryset.filter(action__startswith=CLINICAL_PREFIX) if value else queryset
+        if not value:
+            return queryset
+        clinical = Q()
+        for prefix in CLINICAL_PREFIXES:
+            clinical |= Q(action__startswith=prefix)
+        return queryset.filter(clinical)
 
 
 @dataclass(frozen=True)
@@ -202,7 +223,7 @@ class AuditRow:
 
     @property
     def is_clinical(self) -> bool:
-        return self.event.action.startswith(CLINICAL_PREFIX)
+        return self.event.action.startswith(CLINICAL_PREFIXES)
 
 
 def audit_rows(practice: Practice, events: Iterable[AuditEvent]) -> list[AuditRow]:

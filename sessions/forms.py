@@ -5,6 +5,8 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -13,8 +15,17 @@ from django.utils.translation import ngettext_lazy
 from patients.models import Patient
 from practice.models import Membership, User
 from practice.selectors import treating_users
-from sessions.models import MAX_AMENDMENT_LENGTH, MAX_NOTE_LENGTH, Appointment
+from sessions.models import (
+    MAX_AMENDMENT_LENGTH,
+    MAX_NOTE_LENGTH,
+    MAX_SPEAKERS,
+    MIN_SPEAKERS,
+    Appointment,
+    Recording,
+    Speaker,
+)
 from sessions.services import MAX_OCCURRENCES, MAX_SERIES_SPAN, Booking, Repeat
+from sessions.services.recordings import UPLOAD_EXTENSIONS, RecordingOptions
 from therapies.models import MAX_DURATION, MIN_DURATION, TherapyType
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
@@ -309,3 +320,85 @@ class AmendForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("Added below the signed note, with your name and the time."),
     )
+
+
+# --- Recordings ---------------------------------------------------------------------------
+
+# Whisper's language codes for the practice languages, plus detection.
+TRANSCRIPT_LANGUAGES = (
+    ("", _("Detect automatically")),
+    ("pt", _("Portuguese")),
+    ("en", _("English")),
+    ("es", _("Spanish")),
+)
+
+
+def transcript_language(practice_language: str) -> str:
+    """The transcript language a practice starts with: its own."""
+    return practice_language.split("-")[0]
+
+
+class RecordingOptionsForm(forms.Form):
+    language = forms.ChoiceField(
+        label=_("Language spoken"), choices=TRANSCRIPT_LANGUAGES, required=False
+    )
+    speakers_expected = forms.TypedChoiceField(
+        label=_("People speaking"),
+        choices=[(n, str(n)) for n in range(MIN_SPEAKERS, MAX_SPEAKERS + 1)],
+        coerce=int,
+        initial=2,
+        help_text=_("Helps tell the voices apart. Two for an individual session."),
+    )
+
+    def options(self) -> RecordingOptions:
+        return RecordingOptions(
+            language=self.cleaned_data["language"],
+            speakers_expected=self.cleaned_data["speakers_expected"],
+        )
+
+
+class RecordingUploadForm(RecordingOptionsForm):
+    audio = forms.FileField(
+        label=_("Audio file"),
+        validators=[FileExtensionValidator(list(UPLOAD_EXTENSIONS))],
+        help_text=_("wav, mp3, m4a, ogg or webm."),
+        widget=forms.ClearableFileInput(attrs={"accept": "audio/*"}),
+    )
+
+    def __init__(self, *args: Any, too_large: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.too_large = too_large
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if self.too_large:
+            self.add_error(
+                "audio",
+                _("The file is larger than %(mb)d MB.") % {"mb": settings.RECORDING_UPLOAD_MAX_MB},
+            )
+        return cleaned
+
+
+class SegmentForm(forms.Form):
+    text = forms.CharField(
+        label=_("Text"), widget=forms.Textarea(attrs={"rows": 3}), max_length=MAX_NOTE_LENGTH
+    )
+    speaker = forms.ModelChoiceField(
+        label=_("Speaker"), queryset=Speaker.objects.none(), required=False
+    )
+
+    def __init__(self, *args: Any, recording: Recording, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        speaker_field = self.fields["speaker"]
+        assert isinstance(speaker_field, forms.ModelChoiceField)
+        speaker_field.queryset = recording.speakers.all()
+
+
+SpeakerFormSet: type[forms.BaseModelFormSet[Speaker, forms.ModelForm[Speaker]]] = (
+    forms.modelformset_factory(
+        Speaker,
+        fields=("role", "name"),
+        extra=0,
+        widgets={"name": forms.TextInput(attrs={"placeholder": _("Name (optional)")})},
+    )
+)

@@ -2,7 +2,7 @@ from django.urls import path
 
 from sessions import feeds
 from sessions.views import appointments as views
-from sessions.views import records
+from sessions.views import recordings, records
 
 app_name = "sessions"
 urlpatterns = [
@@ -30,4 +30,34 @@ urlpatterns = [
     path("sessions/<int:pk>/sign/", records.sign, name="sign"),
     path("sessions/<int:pk>/amend/", records.amend, name="amend"),
     path("sessions/<int:pk>/export.pdf", records.export, name="export"),
+    path(
+        "calendar/appointments/<int:pk>/recordings/",
+        recordings.appointment_recordings,
+        name="recordings",
+    ),
+    path(
+        "calendar/appointments/<int:pk>/recordings/start/",
+        recordings.recording_start,
+        name="recording_start",
+    ),
+    path(
+        "calendar/appointments/<int:pk>/recordings/upload/",
+        recordings.recording_upload,
+        name="recording_upload",
+    ),
+    path("recordings/<int:pk>/", recordings.recording_detail, name="recording"),
+    path(
+        "recordings/<int:pk>/chunks/<int:seq>/",
+        recordings.recording_chunk,
+        name="recording_chunk",
+    ),
+    path("recordings/<int:pk>/stop/", recordings.recording_stop, name="recording_stop"),
+    path("recordings/<int:pk>/cancel/", recordings.recording_cancel, name="recording_cancel"),
+    path("recordings/<int:pk>/retry/", recordings.recording_retry, name="recording_retry"),
+    path("recordings/<int:pk>/speakers/", recordings.recording_speakers, name="recording_speakers"),
+    path(
+        "recordings/<int:pk>/segments/<int:segment>/",
+        recordings.segment_edit,
+        name="segment_edit",
+    ),
 ]

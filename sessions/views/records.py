@@ -35,7 +35,8 @@ from practice.pdf import pdf_response
 from practice.permissions import practice_required, role_required
 from sessions import services
 from sessions.forms import AmendForm, RecordForm, WalkInForm
-from sessions.models import Appointment, AppointmentStatus, Session, SessionNote
+from sessions.models import Appointment, AppointmentStatus, Recording, Session, SessionNote
+from sessions.services.recordings import may_record
 from therapies.formbuilder import CustomFieldsForm, describe_values, merge_values, value_text
 from therapies.models import TherapyType
 
@@ -341,6 +342,11 @@ def detail(request: PracticeRequest, pk: int) -> HttpResponse:
         "may_edit": services.may_edit(request.membership, session),
         "may_sign": services.may_sign(request.membership, session),
         "amend_form": AmendForm(),
+        # The barrier's own scope: empty for Assistants.
+        "recordings": Recording.objects.visible_to(request.membership).filter(
+            appointment_id=session.appointment_id
+        ),
+        "may_record": may_record(request.membership, session.appointment),
         **_note_context(note, session),
     }
     return render(request, "sessions/session_detail.html", context)
