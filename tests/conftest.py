@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -17,7 +18,8 @@ from patients.models import Patient
 from payments.models import Payment
 from practice.celery import app as celery_app
 from practice.models import Invitation, Membership, Practice, Role, User
-from sessions.models import Appointment, Session
+from sessions.models import Appointment, Recording, Session, TranscriptSegment
+from tests import audio
 from tests.factories import (
     PASSWORD,
     AppointmentFactory,
@@ -27,6 +29,7 @@ from tests.factories import (
     PracticeFactory,
     SessionFactory,
     TherapyTypeFactory,
+    TranscriptSegmentFactory,
     UserFactory,
 )
 from therapies.models import TherapyType
@@ -73,6 +76,8 @@ def _eager_celery():
 def _fast_and_isolated(settings, tmp_path):
     # Test speed-ups and isolation only; production code paths are unchanged.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests run with DEBUG off, where the audio key must be configured.
+    settings.AUDIO_ENCRYPTION_KEY = "dGVzdHMtb25seS1hdWRpby1rZXktMzItYnl0ZXMhISE="
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CACHES = {
         "default": {
@@ -140,6 +145,8 @@ class PracticeObjects:
     appointment: Appointment
     session: Session
     payment: Payment
+    recording: Recording
+    segment: TranscriptSegment
 
 
 @pytest.fixture
@@ -147,6 +154,9 @@ def other_practice_objects(other_practice, outsider) -> PracticeObjects:
     colleague = _member(other_practice, Role.THERAPIST, "bianca@example.com", "Bianca")
     patient = PatientFactory(practice=other_practice, therapist=colleague)
     session = SessionFactory(practice=other_practice, patient=patient, therapist=colleague)
+    segment = TranscriptSegmentFactory(
+        recording__appointment=session.appointment, text="Their transcript."
+    )
     return PracticeObjects(
         practice=other_practice,
         membership=Membership.objects.get(practice=other_practice, user=colleague),
@@ -158,6 +168,8 @@ def other_practice_objects(other_practice, outsider) -> PracticeObjects:
         ),
         session=session,
         payment=session.payment,
+        recording=segment.recording,
+        segment=segment,
     )
 
 
@@ -170,3 +182,24 @@ def login(client: Client, user: User) -> Client:
 def client_for(client):
     """client_for(user) signs `client` in as user and returns it."""
     return lambda user: login(client, user)
+
+
+# --- Speech made with espeak-ng (tests/audio.py) ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dialogue(tmp_path_factory) -> tuple[Path, list[audio.Turn]]:
+    """The scripted two-voice English dialogue (~45 s) and who spoke when."""
+    if not audio.espeak_available():
+        pytest.fail("espeak-ng and sox are needed; ./holos test installs them.")
+    return audio.dialogue_wav(tmp_path_factory.mktemp("dialogue"))
+
+
+@pytest.fixture(scope="session")
+def short_speech(tmp_path_factory) -> bytes:
+    """About three seconds of one voice, as WAV bytes."""
+    if not audio.espeak_available():
+        pytest.fail("espeak-ng and sox are needed; ./holos test installs them.")
+    path = tmp_path_factory.mktemp("short") / "hello.wav"
+    audio.speak("I have been sleeping much better this week.", "en-us", 40, path)
+    return path.read_bytes()

@@ -9,8 +9,19 @@ from guardian.shortcuts import assign_perm
 
 from patients.models import Patient
 from payments.models import Payment, PaymentStatus
+from practice import crypto
 from practice.models import Invitation, Membership, Practice, Role, User
-from sessions.models import Appointment, AppointmentStatus, Session, SessionNote
+from sessions.models import (
+    Appointment,
+    AppointmentStatus,
+    Recording,
+    RecordingSource,
+    RecordingStatus,
+    Session,
+    SessionNote,
+    Speaker,
+    TranscriptSegment,
+)
 from therapies.models import TherapyType
 
 PASSWORD = "correct-horse-battery-9"
@@ -187,3 +198,45 @@ class SessionFactory(factory.django.DjangoModelFactory):
     )
     note = factory.RelatedFactory(SessionNoteFactory, factory_related_name="session")
     payment = factory.RelatedFactory(PaymentFactory, factory_related_name="session")
+
+
+class RecordingFactory(factory.django.DjangoModelFactory):
+    """A browser recording of an appointment, still open for chunks (status Recording),
+    with its own wrapped audio key. A finished one: `status=RecordingStatus.DONE,
+    audio_key=b""` plus SpeakerFactory / TranscriptSegmentFactory rows."""
+
+    class Meta:
+        model = Recording
+
+    practice = factory.SelfAttribute("appointment.practice")
+    appointment = factory.SubFactory(AppointmentFactory)
+    patient = factory.SelfAttribute("appointment.patient")
+    therapist = factory.SelfAttribute("appointment.therapist")
+    started_by = factory.SelfAttribute("appointment.therapist")
+    source = RecordingSource.MICROPHONE
+    status = RecordingStatus.RECORDING
+    audio_key = factory.LazyFunction(crypto.new_wrapped_key)
+
+
+class SpeakerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Speaker
+
+    practice = factory.SelfAttribute("recording.practice")
+    recording = factory.SubFactory(RecordingFactory)
+    number = factory.Sequence(lambda n: n)
+
+
+class TranscriptSegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TranscriptSegment
+
+    practice = factory.SelfAttribute("recording.practice")
+    recording = factory.SubFactory(RecordingFactory, status=RecordingStatus.DONE, audio_key=b"")
+    position = factory.Sequence(lambda n: n)
+    start = factory.LazyAttribute(lambda o: o.position * 5.0)
+    end = factory.LazyAttribute(lambda o: o.start + 4.0)
+    text = "I have been sleeping better since last week."
+    speaker = factory.SubFactory(
+        SpeakerFactory, recording=factory.SelfAttribute("..recording"), number=0
+    )

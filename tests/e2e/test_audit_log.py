@@ -59,7 +59,7 @@ def test_owner_finds_a_therapists_read_of_a_note_in_the_audit_log(demo, new_page
     expect(owner.locator(f"#audit-{read.pk}")).to_be_visible()  # newest first, on page one
 
     filters = owner.locator("form.audit-filters")
-    filters.get_by_label("Session notes only").check()
+    filters.get_by_label("Session notes and transcripts only").check()
     expect(owner).to_have_url(re.compile(r"clinical=on"))
     filters.locator("select[name=member]").select_option(label="Ana Ribeiro")
     expect(owner).to_have_url(re.compile(rf"member={read.actor_id}"))

@@ -19,7 +19,16 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from patients.models import Patient, PatientUserObjectPermission
 from payments.models import Payment
 from practice.models import Invitation, Membership, Role
-from sessions.models import Appointment, Session, SessionAmendment, SessionNote
+from sessions.models import (
+    Appointment,
+    AudioChunk,
+    Recording,
+    Session,
+    SessionAmendment,
+    SessionNote,
+    Speaker,
+    TranscriptSegment,
+)
 from tests.conftest import PracticeObjects, login
 from tests.factories import MembershipFactory, UserFactory
 from therapies.models import TherapyType
@@ -49,6 +58,16 @@ SAMPLES: dict[str, Sample] = {
     "sessions:sign": lambda o: {"pk": o.session.pk},
     "sessions:amend": lambda o: {"pk": o.session.pk},
     "sessions:export": lambda o: {"pk": o.session.pk},
+    "sessions:recordings": lambda o: {"pk": o.appointment.pk},
+    "sessions:recording_start": lambda o: {"pk": o.appointment.pk},
+    "sessions:recording_upload": lambda o: {"pk": o.appointment.pk},
+    "sessions:recording": lambda o: {"pk": o.recording.pk},
+    "sessions:recording_chunk": lambda o: {"pk": o.recording.pk, "seq": 0},
+    "sessions:recording_stop": lambda o: {"pk": o.recording.pk},
+    "sessions:recording_cancel": lambda o: {"pk": o.recording.pk},
+    "sessions:recording_retry": lambda o: {"pk": o.recording.pk},
+    "sessions:recording_speakers": lambda o: {"pk": o.recording.pk},
+    "sessions:segment_edit": lambda o: {"pk": o.recording.pk, "segment": o.segment.pk},
     "payments:detail": lambda o: {"pk": o.payment.pk},
     "payments:mark_paid": lambda o: {"pk": o.payment.pk},
     "payments:receipt": lambda o: {"pk": o.payment.pk},
@@ -170,6 +189,18 @@ def _state(o: PracticeObjects) -> tuple:
                 "pk", "status", "amount", "method", "paid_on", "due_date", "updated_at"
             )
         ),
+        tuple(
+            Recording.objects.filter(practice=o.practice).values_list(
+                "pk", "status", "audio_seconds", "attempts", "audio_key"
+            )
+        ),
+        tuple(
+            TranscriptSegment.objects.filter(practice=o.practice).values_list(
+                "pk", "text", "speaker_id", "edited"
+            )
+        ),
+        tuple(Speaker.objects.filter(practice=o.practice).values_list("pk", "role", "name")),
+        AudioChunk.objects.filter(practice=o.practice).count(),
     )
 
 

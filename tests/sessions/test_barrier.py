@@ -21,14 +21,26 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from practice.models import Membership
-from sessions.models import SessionAmendment, SessionNote, SessionNoteRevision
+from sessions.models import (
+    AudioChunk,
+    LiveText,
+    Recording,
+    SessionAmendment,
+    SessionNote,
+    SessionNoteRevision,
+    Speaker,
+    TranscriptSegment,
+    TranscriptSegmentRevision,
+)
 from tests.conftest import PracticeObjects, login
 from tests.factories import (
     AppointmentFactory,
     InvitationFactory,
     PatientFactory,
+    RecordingFactory,
     SessionFactory,
     TherapyTypeFactory,
+    TranscriptSegmentFactory,
 )
 from tests.practice.test_url_sweep import SAMPLES, _without_csrf, swept_routes
 
@@ -37,7 +49,20 @@ CANARY_NOTE = "CanaryNote7f3a9c"
 CANARY_FIELD = "CanaryField51be02"
 CANARY_OLD = "CanaryOldWordingc44d1e"
 CANARY_AMEND = "CanaryAmendment9a0b7f"
-CANARIES = (CANARY_NOTE, CANARY_FIELD, CANARY_OLD, CANARY_AMEND)
+CANARY_TRANSCRIPT = "CanaryTranscript3e8d21"
+CANARY_LIVE = "CanaryLiveText6b1f90"
+CANARY_SPEAKER = "CanarySpeakerd4c7a2"
+CANARY_SEGMENT_OLD = "CanarySegmentOld0e5b33"
+CANARIES = (
+    CANARY_NOTE,
+    CANARY_FIELD,
+    CANARY_OLD,
+    CANARY_AMEND,
+    CANARY_TRANSCRIPT,
+    CANARY_LIVE,
+    CANARY_SPEAKER,
+    CANARY_SEGMENT_OLD,
+)
 SKIPPED = {"accounts:logout"}  # would end the session the sweep runs in
 
 
@@ -65,6 +90,23 @@ def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObj
     SessionAmendment.objects.create(
         practice=clinic, note=note, author=therapist, text=f"Later: {CANARY_AMEND}"
     )
+    # A finished transcript (a corrected segment and a named voice) and a recording
+    # still going, with its live text.
+    segment = TranscriptSegmentFactory(
+        recording__appointment=session.appointment,
+        text=f"I keep saying {CANARY_TRANSCRIPT}.",
+        speaker__name=CANARY_SPEAKER,
+        edited=True,
+    )
+    TranscriptSegmentRevision.objects.create(
+        practice=clinic,
+        segment=segment,
+        author=therapist,
+        text_before=CANARY_SEGMENT_OLD,
+        text_after=segment.text,
+    )
+    live = RecordingFactory(appointment=session.appointment)
+    LiveText.objects.create(practice=clinic, recording=live, seq=0, text=CANARY_LIVE)
     return PracticeObjects(
         practice=clinic,
         membership=Membership.objects.get(practice=clinic, user=therapist),
@@ -74,6 +116,8 @@ def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObj
         appointment=AppointmentFactory(practice=clinic, patient=patient, therapist=therapist),
         session=session,
         payment=session.payment,
+        recording=segment.recording,
+        segment=segment,
     )
 
 
@@ -94,6 +138,10 @@ def _urls(objects: PracticeObjects) -> list[str]:
         reverse("payments:index") + f"?q={patient.full_name}",
         reverse("payments:export") + f"?q={patient.full_name}",
         reverse("sessions:record", args=[session.appointment_id]) + f"?therapy_type={therapy}",
+        reverse("sessions:recording", args=[objects.recording.pk]) + "?q=Canary",
+        reverse("sessions:recording", args=[objects.recording.pk + 1]) + "?part=state",
+        reverse("sessions:segment_edit", args=[objects.recording.pk, objects.segment.pk])
+        + "?cancel=1",
     ]
     return urls
 
@@ -136,10 +184,15 @@ def test_no_response_carries_a_note_to_someone_outside_the_barrier(
 def test_the_notes_readers_do_see_the_canaries(persona, request, client, planted):
     login(client, request.getfixturevalue(persona))
     detail = client.get(reverse("sessions:detail", args=[planted.session.pk])).content.decode()
-    for canary in CANARIES:
+    for canary in (CANARY_NOTE, CANARY_FIELD, CANARY_OLD, CANARY_AMEND):
         assert canary in detail
     pdf = _text(client.get(reverse("sessions:export", args=[planted.session.pk])))
     assert CANARY_NOTE in pdf and CANARY_FIELD in pdf and CANARY_AMEND in pdf
+    transcript = client.get(reverse("sessions:recording", args=[planted.recording.pk]))
+    assert CANARY_TRANSCRIPT in transcript.content.decode()
+    assert CANARY_SPEAKER in transcript.content.decode()
+    live = client.get(reverse("sessions:recording", args=[planted.recording.pk + 1]))
+    assert CANARY_LIVE in live.content.decode()
 
 
 def test_outsiders_404_bodies_are_the_same_as_for_a_missing_id(client_for, outsider, planted):
@@ -150,9 +203,19 @@ def test_outsiders_404_bodies_are_the_same_as_for_a_missing_id(client_for, outsi
     assert _without_csrf(foreign.content) == _without_csrf(missing.content)
 
 
-def test_the_staff_admin_never_shows_notes():
+def test_the_staff_admin_never_shows_notes_or_transcripts():
     registered = set(admin.site._registry)
-    assert not registered & {SessionNote, SessionNoteRevision, SessionAmendment}
+    assert not registered & {
+        SessionNote,
+        SessionNoteRevision,
+        SessionAmendment,
+        Recording,
+        AudioChunk,
+        LiveText,
+        Speaker,
+        TranscriptSegment,
+        TranscriptSegmentRevision,
+    }
 
 
 @pytest.mark.parametrize("role", ["assistant", "owner", "therapist", "other_therapist"])
@@ -162,6 +225,11 @@ def test_the_barrier_queryset_per_role(role, request, planted):
     visible = list(SessionNote.objects.visible_to(membership))
     expected = [planted.session.note] if role in ("owner", "therapist") else []
     assert visible == expected
+    recordings = set(Recording.objects.visible_to(membership))
+    readers = role in ("owner", "therapist")
+    assert recordings == (
+        set(Recording.objects.filter(practice=planted.practice)) if readers else set()
+    )
 
 
 def test_a_deactivated_member_reads_nothing(planted, therapist):
@@ -169,3 +237,4 @@ def test_a_deactivated_member_reads_nothing(planted, therapist):
     membership.is_active = False
     membership.save()
     assert not SessionNote.objects.visible_to(membership).exists()
+    assert not Recording.objects.visible_to(membership).exists()
