@@ -23,6 +23,7 @@ from sessions.models import (
     Appointment,
     Recording,
     Speaker,
+    SpeakerRole,
 )
 from sessions.services import MAX_OCCURRENCES, MAX_SERIES_SPAN, Booking, Repeat
 from sessions.services.recordings import UPLOAD_EXTENSIONS, RecordingOptions
@@ -366,6 +367,8 @@ class RecordingUploadForm(RecordingOptionsForm):
     )
 
     def __init__(self, *args: Any, too_large: bool = False, **kwargs: Any) -> None:
+        # It shares a page with the start form: its own element ids, the same field names.
+        kwargs.setdefault("auto_id", "id_upload_%s")
         super().__init__(*args, **kwargs)
         self.too_large = too_large
 
@@ -394,11 +397,15 @@ class SegmentForm(forms.Form):
         speaker_field.queryset = recording.speakers.all()
 
 
-SpeakerFormSet: type[forms.BaseModelFormSet[Speaker, forms.ModelForm[Speaker]]] = (
-    forms.modelformset_factory(
-        Speaker,
-        fields=("role", "name"),
-        extra=0,
-        widgets={"name": forms.TextInput(attrs={"placeholder": _("Name (optional)")})},
+class SpeakerForm(forms.ModelForm):
+    role = forms.ChoiceField(
+        label=_("Who"), choices=[("", _("Not said yet")), *SpeakerRole.choices], required=False
     )
-)
+
+    class Meta:
+        model = Speaker
+        fields = ("role", "name")
+        widgets = {"name": forms.TextInput(attrs={"placeholder": _("Name (optional)")})}
+
+
+SpeakerFormSet = forms.modelformset_factory(Speaker, form=SpeakerForm, extra=0)

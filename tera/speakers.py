@@ -37,8 +37,12 @@ class LabelledSegment:
 
 @functools.cache
 def voice_encoder() -> VoiceEncoder:
+    import torch
     from resemblyzer import VoiceEncoder
 
+    from tera.speech import cpu_threads
+
+    torch.set_num_threads(cpu_threads())
     return VoiceEncoder(device="cpu", verbose=False)
 
 
@@ -93,7 +97,11 @@ def label(
     # A short stretch takes the voice of the nearest long stretch in time.
     for i, speaker in enumerate(speakers):
         if speaker == -1:
-            nearest = min(long_enough, key=lambda j: abs(j - i))
+            middle = (runs[i][0].start + runs[i][-1].end) / 2
+            nearest = min(
+                long_enough,
+                key=lambda j: min(abs(runs[j][0].start - middle), abs(runs[j][-1].end - middle)),
+            )
             speakers[i] = numbers[nearest]
 
     labelled: list[LabelledSegment] = []

@@ -104,6 +104,12 @@ def device() -> str:
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
+def cpu_threads() -> int:
+    """TRANSCRIBE_CPU_THREADS, or one per core (CTranslate2's own default is 4, which
+    oversubscribes a 2-core machine)."""
+    return settings.TRANSCRIBE_CPU_THREADS or os.cpu_count() or 1
+
+
 @functools.cache
 def whisper_model() -> WhisperModel:
     """One model per process, loaded on first use (a worker keeps it between tasks)."""
@@ -114,7 +120,7 @@ def whisper_model() -> WhisperModel:
         model_path(),
         device=on,
         compute_type=settings.TRANSCRIBE_COMPUTE_TYPE if on == "cpu" else "float16",
-        cpu_threads=settings.TRANSCRIBE_CPU_THREADS,
+        cpu_threads=cpu_threads(),
     )
 
 

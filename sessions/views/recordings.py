@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -206,8 +206,7 @@ def recording_detail(request: PracticeRequest, pk: int) -> HttpResponse:
         "may_record": services.may_record(request.membership, recording.appointment),
         "chunk_seconds": settings.RECORDING_CHUNK_SECONDS,
         "max_seconds": settings.RECORDING_MAX_SECONDS,
-        "next_seq": (recording.chunks.order_by("-seq").values_list("seq", flat=True).first() or -1)
-        + 1,
+        "next_seq": _next_seq(recording),
     }
     template = "sessions/recording.html"
     if polling:
@@ -238,6 +237,12 @@ def recording_chunk(request: PracticeRequest, pk: int, seq: int) -> HttpResponse
     return JsonResponse(
         {"seq": seq, "seconds": round(recording.audio_seconds, 1)}, status=201 if created else 200
     )
+
+
+def _next_seq(recording: Recording) -> int:
+    """The number the recorder gives its next piece: after the last one stored."""
+    last = recording.chunks.aggregate(last=Max("seq"))["last"]
+    return 0 if last is None else last + 1
 
 
 def _after_action(request: PracticeRequest, recording: Recording) -> HttpResponse:

@@ -703,3 +703,19 @@ def test_unknown_ids_answer_404(client_for, therapist):
     client = client_for(therapist)
     assert client.get(reverse("sessions:recording", args=[987654])).status_code == 404
     assert TranscriptSegment.objects.count() == 0
+
+
+def test_an_interrupted_recording_resumes_after_its_last_piece(
+    client_for, therapist, appointment, short_speech
+):
+    from sessions.services.recordings import _store_chunk
+
+    recording = RecordingFactory(appointment=appointment, audio_seconds=3.0)
+    page = client_for(therapist).get(reverse("sessions:recording", args=[recording.pk]))
+    assert 'data-next-seq="0"' in page.content.decode()
+
+    _store_chunk(recording, 0, short_speech, 3.0)
+    body = client_for(therapist).get(reverse("sessions:recording", args=[recording.pk]))
+    body = body.content.decode()
+    assert 'data-next-seq="1"' in body
+    assert "Resume recording" in body and "0:03 already recorded" in body
