@@ -58,7 +58,11 @@ def wav_seconds(path: Path) -> float:
 
 
 def dialogue_wav(
-    folder: Path, *, lines: list[tuple[str, str]] | None = None, repeat: int = 1
+    folder: Path,
+    *,
+    lines: list[tuple[str, str]] | None = None,
+    repeat: int = 1,
+    voices: dict[str, tuple[str, int]] | None = None,
 ) -> tuple[Path, list[Turn]]:
     """The dialogue spoken turn by turn with a pause between turns; returns the WAV and
     when each turn starts and ends in it."""
@@ -86,7 +90,7 @@ def dialogue_wav(
     )
     at = 0.0
     for i, (speaker, text) in enumerate(lines):
-        voice, pitch = VOICES[speaker]
+        voice, pitch = (voices or VOICES)[speaker]
         part = folder / f"turn-{i:03d}.wav"
         speak(text, voice, pitch, part)
         seconds = wav_seconds(part)

@@ -12,9 +12,17 @@
 4. Signs every simulated user in as a different member, then has them load the week
    view with 1-3 s of think time for --seconds (tests/bench/week_view_users.py, locust).
 5. Prints count, failures, requests/s and p50/p95/p99/max latency, and whether the
-   issue's target (p95 <= 100 ms on 2 cores) was met. The target is reported, never
-   asserted: the exit code is 1 only when the harness itself broke (gunicorn did not
-   start, sign-ins did not finish, more than 5% of requests failed).
+   issue's target (p95 <= 100 ms on 2 cores) was met.
+6. Phase 2, the same load while a transcription runs: starts a Celery worker beside
+   gunicorn with the same environment (`celery -A practice worker --concurrency=1
+   -Q celery,live`), uploads ~3 minutes of synthesised dialogue (espeak-ng, tests/audio.py)
+   for one seeded appointment through `recording_upload`, waits until the worker has taken
+   the job, measures again and prints a second block, then how far the job had got; on
+   exit it lets the job finish (up to 5 minutes), reports it and stops the worker.
+
+The targets are reported, never asserted: the exit code is 1 only when the harness itself
+broke (gunicorn or the worker did not start, sign-ins did not finish, more than 5% of
+requests failed, the transcription job failed).
 
 Nothing runs on import; pytest does not collect this module.
 """
@@ -22,11 +30,13 @@ Nothing runs on import; pytest does not collect this module.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import math
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +46,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -47,6 +58,10 @@ TARGET_CORES = 2
 MAX_FAILURE_RATE = 0.05
 SIGN_IN_TIMEOUT = 120.0
 SERVER_START_TIMEOUT = 60.0
+JOB_REPEAT = 4  # the scripted dialogue (~44 s) four times: ~3 minutes of audio
+JOB_START_TIMEOUT = 180.0  # for the worker to start and take the job
+JOB_FINISH_TIMEOUT = 300.0  # for the job to finish after the measured load
+WORKER_STOP_TIMEOUT = 30.0
 
 
 class HarnessError(Exception):
@@ -102,17 +117,16 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         result = measure(args, host, server_pid, users, tmp)
         report("week view", args, host, database_label, seeded, users, result)
         check_harness(result)
-        with transcription_job() as job:
-            if job is None:
-                print(
-                    "phase 2   week view while a transcription job runs: SKIPPED until "
-                    "transcription lands (see transcription_job() in this module)",
-                    flush=True,
-                )
-            else:  # pragma: no cover - no transcription yet
-                result = measure(args, host, server_pid, users, tmp)
-                report(f"week view + {job}", args, host, database_label, seeded, users, result)
-                check_harness(result)
+        with transcription_job(tmp) as job:
+            step(f"phase 2: the same load while the worker transcribes ({job})")
+            result = measure(args, host, server_pid, users, tmp)
+            at_end = job.state()
+            report(f"week view + {job}", args, host, database_label, seeded, users, result)
+            print(
+                f"job       when the load ended: {at_end} (the worker's CPU is in 'the rest')",
+                flush=True,
+            )
+            check_harness(result)
 
 
 def step(message: str) -> None:
@@ -147,6 +161,8 @@ def prepare_environment(database: str, *, static_root: Path) -> str:
             "BEHIND_TLS_PROXY": "true",
             "STATIC_ROOT": str(static_root),
             "LOG_LEVEL": "WARNING",
+            # DEBUG=false needs a master key for the recorded audio (phase 2).
+            "AUDIO_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
     )
     if parts.hostname:
@@ -401,21 +417,175 @@ def report(
     print("\n".join(lines), flush=True)
 
 
-# --- Phase 2 (not yet) --------------------------------------------------------------------
+# --- Phase 2: a transcription job beside gunicorn -------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptionJob:
+    recording_id: int
+    audio_seconds: float
+    taken_at: float  # time.monotonic() when the worker was seen transcribing
+
+    def __str__(self) -> str:
+        return f"1 transcription job ({self.audio_seconds:.0f} s of audio)"
+
+    def state(self) -> str:
+        from sessions.models import Recording, RecordingStatus
+
+        status, progress, failure = Recording.objects.values_list(
+            "status", "progress", "failure"
+        ).get(pk=self.recording_id)
+        elapsed = time.monotonic() - self.taken_at
+        if status == RecordingStatus.TRANSCRIBING:
+            status = f"transcribing ({progress}% done)"
+        elif failure:
+            status = f"{status} ({failure})"
+        return f"{status}, {elapsed:.0f} s after the worker took it"
 
 
 @contextlib.contextmanager
-def transcription_job() -> Iterator[str | None]:
+def transcription_job(tmp: Path) -> Iterator[TranscriptionJob]:
     """The issue's second phase: the same load while a transcription job runs.
 
-    Transcription does not exist yet, so this yields None and the phase is skipped. When
-    tera's transcription task lands: start a Celery worker here with the same environment
-    (`celery -A practice worker`, beside gunicorn, on the same cores), enqueue a
-    transcription of a fixture recording for one of the seeded appointments, yield a label
-    such as "1 transcription job", and stop the worker on exit. run() then measures again
-    and prints a second block.
+    Starts a Celery worker with gunicorn's environment (`celery -A practice worker
+    --concurrency=1 -Q celery,live`, on the same cores), gives one seeded appointment's
+    patient audio consent and uploads ~3 minutes of synthesised dialogue for it through
+    `recording_upload`, outside any transaction so its on_commit hook enqueues the final
+    pass. Yields once the worker is transcribing. On exit it waits (up to
+    JOB_FINISH_TIMEOUT) for the job to finish, prints how it went and stops the worker.
+
+    The worker listens on the `celery` queue of the run's Redis: another worker on the same
+    Redis (a `./holos run` beside the benchmark) could take the job instead; stop it first.
     """
-    yield None
+    from tests import audio
+
+    if not audio.espeak_available():
+        raise HarnessError("espeak-ng and sox are needed to synthesise the recording")
+    step(f"synthesising the dialogue {JOB_REPEAT} times for the recording (espeak-ng)")
+    wav, _turns = audio.dialogue_wav(tmp / "job-audio", repeat=JOB_REPEAT)
+    log = tmp / "celery.log"
+    command = [
+        str(Path(sys.executable).with_name("celery")),
+        "-A",
+        "practice",
+        "worker",
+        "--concurrency=1",
+        "-Q",
+        "celery,live",
+        "--loglevel=INFO",
+        f"--hostname=holos-bench-{os.getpid()}@%h",
+    ]
+    with log.open("wb") as output:
+        # A session of its own, so the worker and its pool child can be stopped together.
+        worker = subprocess.Popen(
+            command, cwd=BASE_DIR, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            recording_id, seconds = upload_recording(wav.read_bytes())
+            step(f"Celery worker starting; recording {recording_id} uploaded and queued")
+            taken_at = wait_until_taken(worker, recording_id, log)
+            job = TranscriptionJob(recording_id, seconds, taken_at)
+            yield job
+            finish(job, worker, log)
+        finally:
+            stop_worker(worker)
+
+
+def upload_recording(data: bytes) -> tuple[int, float]:
+    """Upload `data` for the first open appointment, as its therapist would."""
+    from django.db import connections
+    from django.utils import timezone
+
+    from sessions.models import OPEN_STATUSES, Appointment
+    from sessions.services.recordings import RecordingOptions, recording_upload
+
+    appointment = (
+        Appointment.objects.select_related("practice", "patient", "therapist")
+        .filter(status__in=OPEN_STATUSES)
+        .order_by("starts_at", "pk")
+        .first()
+    )
+    if appointment is None:
+        raise HarnessError("the seeded practice has no open appointment to record")
+    patient = appointment.patient
+    patient.audio_consent_at = timezone.now()
+    patient.save(update_fields=["audio_consent_at"])
+    # Not inside atomic(): the service's own transaction commits and enqueues the task.
+    recording = recording_upload(
+        practice=appointment.practice,
+        actor=appointment.therapist,
+        appointment=appointment,
+        data=data,
+        options=RecordingOptions(language="", speakers_expected=2),
+        ip=None,
+    )
+    connections.close_all()
+    return recording.pk, recording.audio_seconds
+
+
+def recording_status(recording_id: int) -> tuple[str, str]:
+    from sessions.models import Recording
+
+    return Recording.objects.values_list("status", "failure").get(pk=recording_id)
+
+
+def wait_until_taken(worker: subprocess.Popen[bytes], recording_id: int, log: Path) -> float:
+    """time.monotonic() when the worker was first seen transcribing the recording."""
+    from sessions.models import RecordingStatus
+
+    deadline = time.monotonic() + JOB_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise HarnessError(f"the Celery worker exited with {worker.returncode}:\n{tail(log)}")
+        status, failure = recording_status(recording_id)
+        if status == RecordingStatus.TRANSCRIBING:
+            return time.monotonic()
+        if status != RecordingStatus.QUEUED:
+            raise HarnessError(f"the job was {status} before the load: {failure}\n{tail(log)}")
+        time.sleep(0.2)
+    raise HarnessError(
+        f"the worker did not take the job within {JOB_START_TIMEOUT:g} s (is another worker"
+        f" on the same Redis taking the celery queue?):\n{tail(log)}"
+    )
+
+
+def finish(job: TranscriptionJob, worker: subprocess.Popen[bytes], log: Path) -> None:
+    from sessions.models import Recording, RecordingStatus
+
+    deadline = time.monotonic() + JOB_FINISH_TIMEOUT
+    status, failure = recording_status(job.recording_id)
+    running = RecordingStatus.TRANSCRIBING
+    while status == running and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.5)
+        status, failure = recording_status(job.recording_id)
+    elapsed = time.monotonic() - job.taken_at
+    if status == RecordingStatus.DONE:
+        recording = Recording.objects.get(pk=job.recording_id)
+        print(
+            f"job       done {elapsed:.0f} s after the worker took it (real-time factor"
+            f" {elapsed / job.audio_seconds:.2f}, partly under the load):"
+            f" {recording.segments.count()} transcript segments,"
+            f" {recording.speakers.count()} speakers",
+            flush=True,
+        )
+    elif status == RecordingStatus.TRANSCRIBING:
+        print(
+            f"job       still transcribing {elapsed:.0f} s after the worker took it; stopping",
+            flush=True,
+        )
+    else:
+        raise HarnessError(f"the transcription job ended {status}: {failure}\n{tail(log)}")
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown; the whole session of the worker when it does not stop in time."""
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
 
 
 if __name__ == "__main__":
