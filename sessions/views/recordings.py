@@ -10,6 +10,7 @@ and stay out of htmx's history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -252,21 +253,25 @@ def _after_action(request: PracticeRequest, recording: Recording) -> HttpRespons
     return redirect(url)
 
 
-@treating_only
-def recording_stop(request: PracticeRequest, pk: int) -> HttpResponse:
+def _recording_post(
+    request: PracticeRequest, pk: int, action: Callable[..., Recording]
+) -> HttpResponse:
+    """A POST that hands a recording to one service and goes back to its page."""
     recording = _recording(request, pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        services.recording_stop(
-            recording=recording,
-            **_acting(request),
-        )
+        action(recording=recording, **_acting(request))
     except ValidationError as error:
         messages.error(request, _first_error(error))
     except PermissionDenied:
         raise Http404 from None
     return _after_action(request, recording)
+
+
+@treating_only
+def recording_stop(request: PracticeRequest, pk: int) -> HttpResponse:
+    return _recording_post(request, pk, services.recording_stop)
 
 
 @treating_only
@@ -280,10 +285,7 @@ def recording_cancel(request: PracticeRequest, pk: int) -> HttpResponse:
             render(request, "sessions/recording_cancel.html", {"recording": recording})
         )
     try:
-        services.recording_cancel(
-            recording=recording,
-            **_acting(request),
-        )
+        services.recording_cancel(recording=recording, **_acting(request))
     except PermissionDenied:
         raise Http404 from None
     messages.success(request, _("The recording was cancelled and its audio deleted."))
@@ -292,19 +294,7 @@ def recording_cancel(request: PracticeRequest, pk: int) -> HttpResponse:
 
 @treating_only
 def recording_retry(request: PracticeRequest, pk: int) -> HttpResponse:
-    recording = _recording(request, pk)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    try:
-        services.recording_retry(
-            recording=recording,
-            **_acting(request),
-        )
-    except ValidationError as error:
-        messages.error(request, _first_error(error))
-    except PermissionDenied:
-        raise Http404 from None
-    return _after_action(request, recording)
+    return _recording_post(request, pk, services.recording_retry)
 
 
 @treating_only
