@@ -156,6 +156,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=7),
     },
     "audio-sweep": {"task": "tera.tasks.audio_sweep", "schedule": crontab(minute=27)},
+    "recordings-resume": {
+        "task": "tera.tasks.recordings_resume",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 # The live transcript has a worker of its own, so a long final pass never delays it.
 CELERY_TASK_ROUTES = {"tera.tasks.recording_transcribe_chunk": {"queue": "live"}}
@@ -186,6 +190,8 @@ RECORDINGS_PER_MONTH = {
 # Any audio older than this is deleted whatever its state (hourly sweep).
 AUDIO_MAX_AGE = timedelta(hours=env.int("AUDIO_MAX_AGE_HOURS", default=24))
 TRANSCRIBE_MAX_ATTEMPTS = env.int("TRANSCRIBE_MAX_ATTEMPTS", default=3)
+# A queued or running transcription no worker has touched for this long is queued again.
+TRANSCRIBE_STALE_AFTER = timedelta(minutes=env.int("TRANSCRIBE_STALE_MINUTES", default=10))
 
 # --- Accounts ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "practice.User"

@@ -378,6 +378,9 @@ class Recording(PracticeOwned):
     stopped_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     audio_deleted_at = models.DateTimeField(null=True, blank=True)
+    # When a worker last showed it was on this recording (queued, began, progressed):
+    # one that stays silent too long was lost with its worker or broker and is re-queued.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = RecordingQuerySet.as_manager()
 

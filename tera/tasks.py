@@ -21,3 +21,8 @@ def recording_transcribe(recording_id: int) -> None:
 @shared_task
 def audio_sweep() -> int:
     return transcription.audio_sweep()
+
+
+@shared_task
+def recordings_resume() -> list[int]:
+    return transcription.recordings_resume()

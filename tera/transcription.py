@@ -92,7 +92,8 @@ def _begin(recording_id: int) -> Recording | None:
         recording.attempts += 1
         recording.progress = 0
         recording.failure = ""
-        recording.save(update_fields=["status", "attempts", "progress", "failure"])
+        recording.heartbeat_at = timezone.now()
+        recording.save(update_fields=["status", "attempts", "progress", "failure", "heartbeat_at"])
         return recording
 
 
@@ -105,7 +106,7 @@ def _progress_writer(recording_id: int) -> Callable[[float], None]:
         if now - last >= PROGRESS_EVERY:
             last = now
             Recording.objects.filter(pk=recording_id, status=RecordingStatus.TRANSCRIBING).update(
-                progress=int(fraction * TRANSCRIBE_SHARE)
+                progress=int(fraction * TRANSCRIBE_SHARE), heartbeat_at=timezone.now()
             )
 
     return write
@@ -126,7 +127,9 @@ def transcribe_recording(recording_id: int) -> None:
             language=recording.language or None,
             on_progress=_progress_writer(recording_id),
         )
-        Recording.objects.filter(pk=recording_id).update(progress=TRANSCRIBE_SHARE)
+        Recording.objects.filter(pk=recording_id).update(
+            progress=TRANSCRIBE_SHARE, heartbeat_at=timezone.now()
+        )
         labelled = speakers.label(audio, result.segments, expected=recording.speakers_expected)
     except TranscriptionFailed as error:
         _fail(recording_id, str(error), final=True)
@@ -218,3 +221,30 @@ def audio_sweep() -> int:
 
     AudioChunk.objects.filter(created_at__lt=cutoff).delete()
     return len(stale)
+
+
+def recordings_resume() -> list[int]:
+    """Queue again the recordings no worker has shown signs of life on for
+    TRANSCRIBE_STALE_AFTER: their message was lost with a killed worker node or a
+    restarted broker. (A worker's child killed alone is redelivered at once by Celery.)
+    A duplicate delivery is harmless: the final pass commits once. Returns their ids."""
+    from django.db.models.functions import Coalesce
+
+    cutoff = timezone.now() - settings.TRANSCRIBE_STALE_AFTER
+    with transaction.atomic():
+        stale = list(
+            Recording.objects.select_for_update(skip_locked=True)
+            .filter(status__in=(RecordingStatus.QUEUED, RecordingStatus.TRANSCRIBING))
+            .exclude(audio_key=b"")
+            .alias(seen=Coalesce("heartbeat_at", "stopped_at", "created_at"))
+            .filter(seen__lt=cutoff)
+            .values_list("pk", flat=True)
+        )
+        # Seen now, so the next check waits a whole period before queuing them again.
+        Recording.objects.filter(pk__in=stale).update(heartbeat_at=timezone.now())
+    from tera.tasks import recording_transcribe
+
+    for recording_id in stale:
+        logger.warning("Recording %s was stalled; queued again", recording_id)
+        recording_transcribe.delay(recording_id)
+    return stale

@@ -719,3 +719,32 @@ def test_an_interrupted_recording_resumes_after_its_last_piece(
     body = body.content.decode()
     assert 'data-next-seq="1"' in body
     assert "Resume recording" in body and "0:03 already recorded" in body
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)  # the resumed task runs when its enqueue commits
+def test_a_transcription_lost_with_its_worker_is_queued_again(appointment, short_speech, settings):
+    """A worker node killed outright (or a broker restarted) loses the message until the
+    visibility timeout, hours later; the beat job notices the silence and queues it."""
+    from sessions.services.recordings import _store_chunk
+    from tera.tasks import recordings_resume
+
+    settings.TRANSCRIBE_STALE_AFTER = timedelta(minutes=10)
+    lost = RecordingFactory(appointment=appointment, status=RecordingStatus.TRANSCRIBING)
+    _store_chunk(lost, 0, short_speech, 3.0)
+    waiting = RecordingFactory(appointment=appointment, status=RecordingStatus.QUEUED)
+    _store_chunk(waiting, 0, short_speech, 3.0)
+    Recording.objects.filter(pk=lost.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=11), attempts=1
+    )
+    Recording.objects.filter(pk=waiting.pk).update(stopped_at=timezone.now())
+
+    assert recordings_resume.delay().get() == [lost.pk]
+
+    lost.refresh_from_db()
+    assert lost.status == RecordingStatus.DONE and lost.attempts == 2
+    assert "sleeping" in " ".join(lost.segments.values_list("text", flat=True)).lower()
+    assert_audio_gone(lost)
+    waiting.refresh_from_db()
+    assert waiting.status == RecordingStatus.QUEUED and waiting.has_audio
+    assert recordings_resume.delay().get() == []
