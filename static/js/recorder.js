@@ -115,11 +115,14 @@
     if (state === "recording" && seconds >= maxSeconds) reachLimit();
   }
 
+  var signedOut = false; // the last attempt was sent to the sign-in page
+
   function showQueue() {
     var waiting = queue.length;
     if (failures > 0 && waiting > 0) {
       var waitingText = msg(waiting === 1 ? "waiting-one" : "waiting-other");
-      queueEl.textContent = msg("offline") + " " + waitingText.replace("{count}", waiting);
+      var reason = signedOut ? msg("signed-out") : msg("offline");
+      queueEl.textContent = reason + " " + waitingText.replace("{count}", waiting);
       queueEl.classList.add("recorder-offline");
     } else {
       queueEl.textContent = "";
@@ -439,7 +442,10 @@
             }
           );
         }
-        return { outcome: "retry" }; // 5xx, a proxy's error page, a redirect
+        if (response.type === "opaqueredirect") {
+          return { outcome: "retry", signedOut: true }; // to the sign-in page
+        }
+        return { outcome: "retry" }; // 5xx, a proxy's error page
       },
       function () {
         return { outcome: "retry" }; // the network
@@ -453,6 +459,7 @@
     var item = queue[0];
     upload(item).then(function (result) {
       sending = false;
+      signedOut = Boolean(result.signedOut);
       if (result.outcome === "retry") {
         failures++;
         var wait = Math.min(MAX_BACKOFF_SECONDS, Math.pow(2, failures - 1));
