@@ -63,7 +63,10 @@ def transcribe_chunk(recording_id: int, seq: int) -> None:
     chunk = recording.chunks.filter(seq=seq).values_list("seq", "data").first()
     if chunk is None:
         return
-    audio = _audio(recording, [(chunk[0], bytes(chunk[1]))])
+    try:
+        audio = _audio(recording, [(chunk[0], bytes(chunk[1]))])
+    except TranscriptionFailed:
+        return  # deleted meanwhile, or unreadable: the final pass reports it
     language = recording.language or recording.detected_language or None
     result = speech.transcribe(audio, language=language, word_timestamps=False, beam_size=1)
     text = " ".join(segment.text for segment in result.segments)
