@@ -3,12 +3,15 @@ and the benchmark: a scripted dialogue in two voices, with the truth about who s
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SAMPLE_RATE = 16_000
 # Two voices that differ as two people do: a low British male and a high American female
@@ -116,3 +119,50 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
         previous = current
     return previous[-1] / max(len(ref), 1)
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """How well speaker labels match the script, sampled every 10 ms of the true turns,
+    under the mapping of cluster numbers to speakers that gets the most right."""
+
+    right: float  # share of the turns' time labelled right; a moment between two segments
+    #               (a pause between words) takes the label of the nearest segment
+    covered: float  # share of the turns' time inside some labelled segment
+    right_where_covered: float  # share of the covered time labelled right
+    clusters: int
+
+
+def label_score(turns: Sequence[Turn], labelled: Sequence[Any], step: float = 0.01) -> LabelScore:
+    """`labelled`: segments with start, end and speaker (tera.speakers.LabelledSegment)."""
+    import numpy as np
+
+    if not labelled:
+        return LabelScore(0.0, 0.0, 0.0, 0)
+    times = [np.arange(turn.start, turn.end, step) for turn in turns]
+    truth = np.array([turn.speaker for turn, ts in zip(turns, times, strict=True) for _ in ts])
+    at = np.concatenate(times)
+    starts = np.array([s.start for s in labelled])
+    ends = np.array([s.end for s in labelled])
+    numbers = np.array([s.speaker for s in labelled])
+    # Distance from each moment to each segment (0 inside it): the nearest one labels it.
+    distance = np.maximum(np.maximum(starts[None, :] - at[:, None], at[:, None] - ends[None, :]), 0)
+    heard = numbers[distance.argmin(axis=1)]
+    inside = distance.min(axis=1) == 0
+    clusters = sorted(set(numbers.tolist()))
+    voices = sorted(set(truth.tolist()))
+    best_right = best_inside = 0
+    for mapping in itertools.permutations(voices + [None] * len(clusters), len(clusters)):
+        named = np.array(
+            [dict(zip(clusters, mapping, strict=True))[n] for n in heard], dtype=object
+        )
+        correct = named == truth
+        if correct.sum() > best_right:
+            best_right, best_inside = int(correct.sum()), int((correct & inside).sum())
+    covered = int(inside.sum())
+    return LabelScore(
+        right=best_right / len(truth),
+        covered=covered / len(truth),
+        right_where_covered=best_inside / covered if covered else 0.0,
+        clusters=len(clusters),
+    )

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import itertools
 import logging
 import os
 import sys
@@ -46,7 +45,6 @@ import time
 import unicodedata
 import warnings
 import wave
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +60,6 @@ SETTINGS_MODULE = "practice.settings"
 SECONDS_PER_REPEAT = 44.0  # the English DIALOGUE spoken once, pauses included
 TARGET_RTF = 0.25
 STRETCH_RTF = 0.15
-LABEL_STEP = 0.01  # seconds between the samples that score the speaker labels
 OPUS_RATE = 48_000  # what browsers record Opus at
 OPUS_BIT_RATE = 32_000
 # Settings read on import; placeholders so the speech part starts no embedded server.
@@ -254,45 +251,6 @@ def final_pass(data: bytes, turns: Sequence[Turn], *, language: str | None) -> F
     )
 
 
-@dataclass(frozen=True)
-class LabelScore:
-    right: float  # fraction of the true speech time whose label is the right speaker
-    unlabelled: float  # fraction that no labelled segment covers
-    clusters: int
-
-    @property
-    def right_where_labelled(self) -> float:
-        return self.right / (1 - self.unlabelled) if self.unlabelled < 1 else 0.0
-
-
-def label_score(turns: Sequence[Turn], labelled: Sequence[LabelledSegment]) -> LabelScore:
-    """Sample every LABEL_STEP within the true turns; map cluster numbers to speakers in
-    the way that gets the most samples right (one cluster per speaker)."""
-    import numpy as np
-
-    if not labelled:
-        return LabelScore(0.0, 1.0, 0)
-    times = [np.arange(turn.start, turn.end, LABEL_STEP) for turn in turns]
-    truth = [turn.speaker for turn, ts in zip(turns, times, strict=True) for _ in ts]
-    at = np.concatenate(times)
-    ordered = sorted(labelled, key=lambda segment: segment.start)
-    starts = np.array([segment.start for segment in ordered])
-    ends = np.array([segment.end for segment in ordered])
-    numbers = np.array([segment.speaker for segment in ordered])
-    index = np.searchsorted(starts, at, side="right") - 1
-    safe = np.clip(index, 0, None)
-    heard = np.where((index >= 0) & (at <= ends[safe]), numbers[safe], -1)
-    counts = Counter(zip(heard.tolist(), truth, strict=True))
-    clusters = sorted({number for number in heard.tolist() if number >= 0})
-    voices = sorted(set(truth))
-    padded = voices + [None] * len(clusters)
-    best = max(
-        sum(counts[(number, voice)] for number, voice in zip(clusters, mapping, strict=True))
-        for mapping in itertools.permutations(padded, len(clusters))
-    )
-    return LabelScore(best / len(truth), float(np.mean(heard == -1)), len(set(numbers.tolist())))
-
-
 # --- The live pass ------------------------------------------------------------------------
 
 
@@ -433,7 +391,7 @@ def report(
     from tests.bench.week_view_load import cores
 
     script = " ".join(turn.text for turn in turns)
-    score = label_score(turns, final.labelled)
+    score = audio.label_score(turns, final.labelled)
     rtf = final.total_seconds / final.audio_seconds
     rule = "=" * 78
     lines = [
@@ -461,8 +419,9 @@ def report(
         f"  WER             {audio.word_error_rate(script, final.text):.1%} against the script",
         f"  speaker labels  {score.right:.1%} of the speech time right, under the best mapping"
         f" of {score.clusters} cluster(s) to the 2 speakers",
-        f"                  ({score.unlabelled:.1%} of it in no labelled segment: pauses inside"
-        f" turns, word-timestamp edges; {score.right_where_labelled:.1%} right of the rest)",
+        f"                  (a pause between words takes the nearest segment's label;"
+        f" {score.covered:.1%} of the time is inside a segment, {score.right_where_covered:.1%}"
+        " of that right)",
         "",
         f"live pass, per {live.chunk_seconds:g} s chunk ({len(live.lags)} chunks, each its own"
         f" {'WebM/Opus' if live.chunk_format == 'webm' else 'WAV'} file; decode + transcribe,"
