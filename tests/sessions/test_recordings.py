@@ -748,3 +748,18 @@ def test_a_transcription_lost_with_its_worker_is_queued_again(appointment, short
     waiting.refresh_from_db()
     assert waiting.status == RecordingStatus.QUEUED and waiting.has_audio
     assert recordings_resume.delay().get() == []
+
+
+@pytest.mark.parametrize(
+    ("persona", "offered"),
+    [("therapist", True), ("owner", True), ("assistant", False)],
+)
+def test_the_appointment_dialog_offers_recording_to_those_who_may(
+    persona, offered, request, client_for, appointment
+):
+    client = client_for(request.getfixturevalue(persona))
+    dialog = client.get(
+        reverse("sessions:appointment_edit", args=[appointment.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
+    link = reverse("sessions:recordings", args=[appointment.pk])
+    assert (link in dialog) is offered
