@@ -176,6 +176,8 @@ TRANSCRIBE_DEVICE = env.str("TRANSCRIBE_DEVICE", default="auto")  # auto, cpu or
 TRANSCRIBE_COMPUTE_TYPE = env.str("TRANSCRIBE_COMPUTE_TYPE", default="int8")
 TRANSCRIBE_CPU_THREADS = env.int("TRANSCRIBE_CPU_THREADS", default=0)  # 0: one per core
 TRANSCRIBE_BEAM_SIZE = env.int("TRANSCRIBE_BEAM_SIZE", default=1)
+# A worker process that transcribes lowers its CPU priority by this much (0: not at all).
+TRANSCRIBE_NICENESS = env.int("TRANSCRIBE_NICENESS", default=10)
 # Audio waits encrypted (AES-256-GCM) under a key of its own, which this key wraps.
 # 32 bytes, URL-safe base64; the development default is derived from SECRET_KEY.
 AUDIO_ENCRYPTION_KEY = env.str("AUDIO_ENCRYPTION_KEY", default="")

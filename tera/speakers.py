@@ -40,8 +40,9 @@ def voice_encoder() -> VoiceEncoder:
     import torch
     from resemblyzer import VoiceEncoder
 
-    from tera.speech import cpu_threads
+    from tera.speech import cpu_threads, yield_cpu
 
+    yield_cpu()
     torch.set_num_threads(cpu_threads())
     return VoiceEncoder(device="cpu", verbose=False)
 

@@ -111,10 +111,19 @@ def cpu_threads() -> int:
 
 
 @functools.cache
+def yield_cpu() -> None:
+    """Lower this process's CPU priority once (TRANSCRIBE_NICENESS): on a small machine
+    that also serves the web, pages must not wait behind speech to text."""
+    if settings.TRANSCRIBE_NICENESS > 0:
+        os.nice(settings.TRANSCRIBE_NICENESS)
+
+
+@functools.cache
 def whisper_model() -> WhisperModel:
     """One model per process, loaded on first use (a worker keeps it between tasks)."""
     from faster_whisper import WhisperModel
 
+    yield_cpu()
     on = device()
     return WhisperModel(
         model_path(),
