@@ -27,7 +27,11 @@ from sessions.models import (
     Speaker,
     TranscriptSegment,
 )
-from sessions.services.recordings import recording_audio_delete
+from sessions.services.recordings import (
+    MAX_LENGTH_GRACE,
+    max_length_message,
+    recording_audio_delete,
+)
 from tera import speakers, speech
 
 logger = logging.getLogger(__name__)
@@ -125,6 +129,10 @@ def transcribe_recording(recording_id: int) -> None:
             raise TranscriptionFailed(_("The audio is no longer available."))
         chunks = [(seq, bytes(data)) for seq, data in recording.chunks.values_list("seq", "data")]
         audio = _audio(recording, chunks)
+        limit = settings.RECORDING_MAX_SECONDS + MAX_LENGTH_GRACE * max(len(chunks), 1)
+        if len(audio) / speech.SAMPLE_RATE > limit:
+            # Only a file whose container understated its length gets here.
+            raise TranscriptionFailed(max_length_message())
         result = speech.transcribe(
             audio,
             language=recording.language or None,

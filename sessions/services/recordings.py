@@ -164,22 +164,22 @@ def max_length_message() -> str:
 
 
 def audio_seconds(data: bytes) -> float:
-    """How long the audio in `data` is; ValidationError when it is not audio or silent
-    nothing. Decoded in memory."""
-    from tera.speech import SAMPLE_RATE, NotAudio, decode
+    """How long the audio in `data` is; ValidationError when it is not audio or holds
+    nothing. Read in memory (tera.speech.probe)."""
+    from tera.speech import NotAudio, probe
 
     if not data:
         raise ValidationError(_("The file is empty."), code="empty")
     try:
-        samples = decode(data)
+        seconds = probe(data)
     except NotAudio:
         raise ValidationError(
             _("This is not an audio file we can read. Use wav, mp3, m4a, ogg or webm."),
             code="not_audio",
         ) from None
-    if len(samples) == 0:
+    if seconds <= 0:
         raise ValidationError(_("The file holds no sound."), code="empty")
-    return len(samples) / SAMPLE_RATE
+    return seconds
 
 
 @transaction.atomic
