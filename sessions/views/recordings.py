@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -188,12 +188,9 @@ def recording_detail(request: PracticeRequest, pk: int) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:MAX_SEARCH]
     segments = recording.segments.select_related("speaker")
     if query:
-        segments = segments.filter(Q(text__icontains=query))
+        segments = segments.filter(text__icontains=query)
     if not polling:
-        services.transcript_open(
-            recording=recording,
-            **_acting(request),
-        )
+        services.transcript_open(recording=recording, **_acting(request))
     context = {
         "recording": recording,
         "appointment": recording.appointment,
