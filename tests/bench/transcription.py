@@ -40,7 +40,6 @@ import io
 import logging
 import os
 import sys
-import tempfile
 import time
 import unicodedata
 import warnings
@@ -49,6 +48,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tests.bench.harness import HarnessError, run_main, step
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,10 +92,6 @@ PORTUGUESE_DIALOGUE = [
 ]
 
 
-class HarnessError(Exception):
-    """The benchmark could not measure anything meaningful (not a slow result)."""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench.transcription", description=__doc__.split("\n\n")[0]
@@ -117,17 +114,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    began = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="holos-bench-speech-") as tmp:
-            run(args, Path(tmp))
-    except HarnessError as error:
-        print(f"\nBENCHMARK BROKEN: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        print(f"(whole run took {time.monotonic() - began:.0f} s)", flush=True)
-    return 0
+    return run_main(run, parse_args(argv), prefix="holos-bench-speech-")
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
@@ -146,10 +133,6 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     live = live_pass(final.samples, turns)
     portuguese = measure_portuguese(tmp / "portuguese") if args.portuguese else None
     report(args, repeat, turns, models, final, live, portuguese, load_before)
-
-
-def step(message: str) -> None:
-    print(f"· {message}", flush=True)
 
 
 def setup_django(threads: int) -> None:

@@ -40,7 +40,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -50,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.bench.harness import HarnessError, run_main, step
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SETTINGS_MODULE = "practice.settings"
@@ -62,10 +63,6 @@ JOB_REPEAT = 4  # the scripted dialogue (~44 s) four times: ~3 minutes of audio
 JOB_START_TIMEOUT = 180.0  # for the worker to start and take the job
 JOB_FINISH_TIMEOUT = 300.0  # for the job to finish after the measured load
 WORKER_STOP_TIMEOUT = 30.0
-
-
-class HarnessError(Exception):
-    """The benchmark could not measure anything meaningful (not a slow result)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,17 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    began = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="holos-bench-") as tmp:
-            run(args, Path(tmp))
-    except HarnessError as error:
-        print(f"\nBENCHMARK BROKEN: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        print(f"(whole run took {time.monotonic() - began:.0f} s)", flush=True)
-    return 0
+    return run_main(run, parse_args(argv), prefix="holos-bench-")
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
@@ -127,10 +114,6 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 flush=True,
             )
             check_harness(result)
-
-
-def step(message: str) -> None:
-    print(f"· {message}", flush=True)
 
 
 # --- Database, Redis and the environment every process of the run shares ------------------
