@@ -134,6 +134,13 @@ def _require_may_record(practice: Practice, actor: User, appointment: Appointmen
         )
 
 
+def _lock(practice: Practice, actor: User, recording: Recording) -> Recording:
+    """The recording, locked for this transaction, once the actor may record it."""
+    recording = Recording.objects.select_for_update().get(pk=recording.pk)
+    _require_may_record(practice, actor, recording.appointment)
+    return recording
+
+
 def _require_allowance(practice: Practice) -> None:
     if recordings_left(practice) == 0:
         allowance = recordings_per_month(practice) or 0
@@ -237,8 +244,7 @@ def recording_add_chunk(
     was new."""
     seconds = audio_seconds(data)  # before the lock: decoding takes a moment
     with transaction.atomic():
-        recording = Recording.objects.select_for_update().get(pk=recording.pk)
-        _require_may_record(practice, actor, recording.appointment)
+        recording = _lock(practice, actor, recording)
         if recording.chunks.filter(seq=seq).exists():
             return False
         if recording.status != RecordingStatus.RECORDING:
@@ -294,8 +300,7 @@ def recording_stop(
     *, practice: Practice, actor: User, recording: Recording, ip: str | None
 ) -> Recording:
     """End a browser recording and queue the final pass. Stopping twice is harmless."""
-    recording = Recording.objects.select_for_update().get(pk=recording.pk)
-    _require_may_record(practice, actor, recording.appointment)
+    recording = _lock(practice, actor, recording)
     if recording.status != RecordingStatus.RECORDING:
         return recording
     if not recording.chunks.exists():
@@ -323,8 +328,7 @@ def recording_cancel(
 ) -> Recording:
     """Throw a recording away: its audio and live text are deleted at once. A finished
     transcript is not cancelled (there is no audio left to delete)."""
-    recording = Recording.objects.select_for_update().get(pk=recording.pk)
-    _require_may_record(practice, actor, recording.appointment)
+    recording = _lock(practice, actor, recording)
     if recording.status in (RecordingStatus.DONE, RecordingStatus.CANCELLED):
         return recording
     recording.status = RecordingStatus.CANCELLED
@@ -340,8 +344,7 @@ def recording_cancel(
 def recording_retry(
     *, practice: Practice, actor: User, recording: Recording, ip: str | None
 ) -> Recording:
-    recording = Recording.objects.select_for_update().get(pk=recording.pk)
-    _require_may_record(practice, actor, recording.appointment)
+    recording = _lock(practice, actor, recording)
     if not recording.can_retry:
         raise ValidationError(
             _("This recording cannot be transcribed again: its audio has been deleted."),
