@@ -1,13 +1,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from practice.querysets import PracticeQuerySet
 
 if TYPE_CHECKING:
     from practice.models import Membership
     from sessions.models import Appointment, Recording, Session, SessionNote  # noqa: F401
+
+
+Q = TypeVar("Q", bound=PracticeQuerySet[Any])
+
+
+def clinical_scope(queryset: Q, membership: Membership, *, patient: str) -> Q:
+    """The note barrier's one rule, for every kind of clinical content (notes, their
+    history, recordings and transcripts), reached from `queryset` through the lookup
+    `patient`: Owners read the whole practice's, Therapists those of the patients
+    assigned to them, Assistants and deactivated members nothing."""
+    from patients.models import Patient
+
+    if not membership.is_active or not membership.treats_patients:
+        return queryset.none()
+    scoped = queryset.for_practice(membership.practice)
+    if membership.is_therapist:
+        mine = Patient.objects.for_practice(membership.practice).assigned_to(membership.user_id)
+        scoped = scoped.filter(**{f"{patient}__in": mine})
+    return scoped
 
 
 class AppointmentQuerySet(PracticeQuerySet["Appointment"]):
@@ -86,15 +105,7 @@ class SessionNoteQuerySet(PracticeQuerySet["SessionNote"]):
 
         Every view, list, filter, export and task that reads clinical content of a session
         starts here; a note outside it answers 404 or is simply absent."""
-        from patients.models import Patient
-
-        if not membership.is_active or not membership.treats_patients:
-            return self.none()
-        notes = self.for_practice(membership.practice)
-        if membership.is_therapist:
-            mine = Patient.objects.for_practice(membership.practice).assigned_to(membership.user_id)
-            notes = notes.filter(session__patient__in=mine)
-        return notes
+        return clinical_scope(self, membership, patient="session__patient")
 
 
 class RecordingQuerySet(PracticeQuerySet["Recording"]):
@@ -103,15 +114,7 @@ class RecordingQuerySet(PracticeQuerySet["Recording"]):
         recording of the practice, Therapists those of the patients assigned to them,
         Assistants none. Speakers, segments and live text are read through a recording
         from here."""
-        from patients.models import Patient
-
-        if not membership.is_active or not membership.treats_patients:
-            return self.none()
-        recordings = self.for_practice(membership.practice)
-        if membership.is_therapist:
-            mine = Patient.objects.for_practice(membership.practice).assigned_to(membership.user_id)
-            recordings = recordings.filter(patient__in=mine)
-        return recordings
+        return clinical_scope(self, membership, patient="patient")
 
     def counted_against_plan(self) -> Self:
         """Recordings that use up the month's allowance: all but those cancelled before

@@ -210,19 +210,30 @@ def recording_start(
     if open_one is not None:
         return open_one
     _require_allowance(practice)
-    recording = Recording.objects.create(
+    recording = _new(practice, actor, appointment, options, source=RecordingSource.MICROPHONE)
+    _audit(recording, actor=actor, action="recording.start", ip=ip)
+    return recording
+
+
+def _new(
+    practice: Practice,
+    actor: User,
+    appointment: Appointment,
+    options: RecordingOptions,
+    **fields: Any,
+) -> Recording:
+    """A recording of `appointment` with a fresh key of its own."""
+    return Recording.objects.create(
         practice=practice,
         appointment=appointment,
         patient_id=appointment.patient_id,
         therapist_id=appointment.therapist_id,
         started_by=actor,
-        source=RecordingSource.MICROPHONE,
         language=options.language,
         speakers_expected=options.speakers_expected,
         audio_key=crypto.new_wrapped_key(),
+        **fields,
     )
-    _audit(recording, actor=actor, action="recording.start", ip=ip)
-    return recording
 
 
 def _store_chunk(recording: Recording, seq: int, data: bytes, seconds: float) -> AudioChunk:
@@ -275,17 +286,13 @@ def recording_upload(
     seconds = audio_seconds(data)
     if seconds > settings.RECORDING_MAX_SECONDS:
         raise ValidationError(max_length_message(), code="too_long")
-    recording = Recording.objects.create(
-        practice=practice,
-        appointment=appointment,
-        patient_id=appointment.patient_id,
-        therapist_id=appointment.therapist_id,
-        started_by=actor,
+    recording = _new(
+        practice,
+        actor,
+        appointment,
+        options,
         source=RecordingSource.UPLOAD,
         status=RecordingStatus.QUEUED,
-        language=options.language,
-        speakers_expected=options.speakers_expected,
-        audio_key=crypto.new_wrapped_key(),
         audio_seconds=seconds,
         stopped_at=timezone.now(),
     )
