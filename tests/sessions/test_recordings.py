@@ -763,3 +763,32 @@ def test_the_appointment_dialog_offers_recording_to_those_who_may(
     ).content.decode()
     link = reverse("sessions:recordings", args=[appointment.pk])
     assert (link in dialog) is offered
+
+
+def test_an_upload_never_touches_the_disk(
+    client_for, therapist, appointment, short_speech, settings, tmp_path
+):
+    """Django writes uploads over FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file; audio
+    must not be. With a temporary folder that does not exist, any attempt would fail."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "there-is-no-such-folder")
+    response = upload(client_for(therapist), appointment, "session.wav", short_speech)
+    assert response.status_code == 302
+    recording = Recording.objects.get()
+    assert recording.source == RecordingSource.UPLOAD
+    stored = bytes(AudioChunk.objects.get(recording=recording).data)
+    assert crypto.decrypt(recording.audio_key, stored, context=f"{recording.pk}:0") == short_speech
+
+
+def test_the_temporary_folder_trick_would_catch_a_disk_write(client_for, owner, settings, tmp_path):
+    """The control for the test above: an ordinary upload view does write there."""
+    from django.core.files.uploadhandler import TemporaryFileUploadHandler
+    from django.test import RequestFactory
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "there-is-no-such-folder")
+    request = RequestFactory().post(
+        "/", {"audio": SimpleUploadedFile("a.wav", b"x" * 5000)}, format="multipart"
+    )
+    request.upload_handlers = [TemporaryFileUploadHandler(request)]
+    with pytest.raises(FileNotFoundError):
+        request.FILES  # noqa: B018 - reading it parses the upload
