@@ -16,7 +16,9 @@ COPY therapies therapies
 COPY sessions sessions
 COPY payments payments
 COPY tera tera
-RUN pip install --no-cache-dir .
+# PyTorch (speaker labels) from its CPU index: PyPI's default Linux build of torch brings
+# several GB of CUDA libraries that a CPU worker never uses.
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu .
 COPY . .
 RUN DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     SECRET_KEY=collectstatic-only DEBUG=false ALLOWED_HOSTS=localhost \
