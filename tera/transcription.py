@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from practice import crypto
 from sessions.models import (
+    AudioChunk,
     LiveText,
     Recording,
     RecordingStatus,
@@ -180,7 +181,6 @@ def _finish(recording_id: int, language: str, labelled: list[speakers.LabelledSe
             )
             for position, segment in enumerate(labelled)
         )
-        recording.live_texts.all().delete()
         recording.status = RecordingStatus.DONE
         recording.progress = 100
         recording.detected_language = language
@@ -196,13 +196,16 @@ def _fail(recording_id: int, reason: str, *, final: bool) -> None:
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None or recording.status != RecordingStatus.TRANSCRIBING:
             return
-        recording.status = RecordingStatus.FAILED
-        recording.failure = reason[:300]
-        recording.finished_at = timezone.now()
-        recording.save(update_fields=["status", "failure", "finished_at"])
+        _mark_failed(recording, reason)
         if final or recording.attempts >= settings.TRANSCRIBE_MAX_ATTEMPTS:
-            recording.live_texts.all().delete()
             recording_audio_delete(recording)
+
+
+def _mark_failed(recording: Recording, reason: str) -> None:
+    recording.status = RecordingStatus.FAILED
+    recording.failure = reason[:300]
+    recording.finished_at = timezone.now()
+    recording.save(update_fields=["status", "failure", "finished_at"])
 
 
 def audio_sweep() -> int:
@@ -219,17 +222,12 @@ def audio_sweep() -> int:
         with transaction.atomic():
             recording = Recording.objects.select_for_update().get(pk=recording_id)
             if recording.status not in (RecordingStatus.DONE, RecordingStatus.CANCELLED):
-                recording.status = RecordingStatus.FAILED
-                recording.failure = _("The audio was deleted after %(hours)d hours.") % {
+                reason = _("The audio was deleted after %(hours)d hours.") % {
                     "hours": settings.AUDIO_MAX_AGE.total_seconds() // 3600
                 }
-                recording.finished_at = timezone.now()
-                recording.save(update_fields=["status", "failure", "finished_at"])
-            recording.live_texts.all().delete()
+                _mark_failed(recording, reason)
             recording_audio_delete(recording)
     # Chunks whose recording somehow kept no key are unreadable; remove them all the same.
-    from sessions.models import AudioChunk
-
     AudioChunk.objects.filter(created_at__lt=cutoff).delete()
     return len(stale)
 

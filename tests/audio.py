@@ -55,6 +55,21 @@ def speak(text: str, voice: str, pitch: int, out: Path, *, words_per_minute: int
     raw.unlink()
 
 
+def wav_bytes(samples: Any) -> bytes:
+    """Float samples at SAMPLE_RATE as 16-bit mono WAV bytes (a piece of a recording)."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
 def wav_seconds(path: Path) -> float:
     with wave.open(str(path)) as w:
         return w.getnframes() / w.getframerate()

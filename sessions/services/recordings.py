@@ -341,7 +341,6 @@ def recording_cancel(
     recording.status = RecordingStatus.CANCELLED
     recording.finished_at = timezone.now()
     recording.save(update_fields=["status", "finished_at"])
-    recording.live_texts.all().delete()
     recording_audio_delete(recording)
     _audit(recording, actor=actor, action="recording.cancel", ip=ip)
     return recording
@@ -368,7 +367,10 @@ def recording_retry(
 
 def recording_audio_delete(recording: Recording) -> int:
     """Delete a recording's audio for good: the encrypted chunks and the key that could
-    read any copy of them. Call inside the transaction that records why."""
+    read any copy of them, and the live text heard from them (provisional: a transcript
+    replaces it, and without audio none will). Call inside the transaction that records
+    why."""
+    recording.live_texts.all().delete()
     deleted, _detail = AudioChunk.objects.filter(recording_id=recording.pk).delete()
     if recording.audio_key or recording.audio_deleted_at is None:
         recording.audio_key = b""

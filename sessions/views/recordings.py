@@ -35,7 +35,7 @@ from sessions.forms import (
     SpeakerFormSet,
     transcript_language,
 )
-from sessions.models import Appointment, Recording, RecordingStatus, TranscriptSegment
+from sessions.models import Appointment, Recording, RecordingStatus
 from sessions.services import recordings as services
 from sessions.uploads import InMemoryAudioUploadHandler
 
@@ -324,10 +324,7 @@ def recording_speakers(request: PracticeRequest, pk: int) -> HttpResponse:
 def segment_edit(request: PracticeRequest, pk: int, segment: int) -> HttpResponse:
     """Correct one segment. htmx swaps the segment's row for the form and back."""
     recording = _recording(request, pk)
-    item = get_object_or_404(
-        TranscriptSegment.objects.filter(recording=recording).select_related("speaker"),
-        pk=segment,
-    )
+    item = get_object_or_404(recording.segments.select_related("speaker"), pk=segment)
     if recording.status != RecordingStatus.DONE:
         raise Http404
 

@@ -43,7 +43,6 @@ import sys
 import time
 import unicodedata
 import warnings
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,13 +249,14 @@ def live_pass(samples: np.ndarray, turns: Sequence[Turn]) -> LivePass:
     from django.conf import settings
 
     from tera import speech
+    from tests import audio
 
     chunk_seconds = float(settings.RECORDING_CHUNK_SECONDS)
     size = int(chunk_seconds * speech.SAMPLE_RATE)
     pieces = [samples[i : i + size] for i in range(0, len(samples), size)]
     chunk_format = "webm" if opus_encoder_available() else "wav"
     step(f"live pass: {len(pieces)} chunks of {chunk_seconds:g} s, each its own {chunk_format}")
-    encoded = [webm_opus(p) if chunk_format == "webm" else wav_bytes(p) for p in pieces]
+    encoded = [webm_opus(p) if chunk_format == "webm" else audio.wav_bytes(p) for p in pieces]
 
     lags: list[float] = []
     texts: list[str] = []
@@ -298,18 +298,6 @@ def webm_opus(samples: np.ndarray) -> bytes:
         frame.sample_rate = 16_000
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             container.mux(packet)
-    return buffer.getvalue()
-
-
-def wav_bytes(samples: np.ndarray) -> bytes:
-    import numpy as np
-
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     return buffer.getvalue()
 
 

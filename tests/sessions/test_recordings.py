@@ -28,6 +28,7 @@ from sessions.models import (
 )
 from tera import speech
 from tera.tasks import audio_sweep, recording_transcribe
+from tests.audio import wav_bytes
 from tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -317,7 +318,7 @@ def test_stop_transcribes_everything_and_deletes_the_audio(
     data = speech.decode(wav.read_bytes())
     half = len(data) // 2
     for seq, piece in enumerate((data[:half], data[half:])):
-        assert send_chunk(client, recording, seq, _wav(piece)).status_code == 201
+        assert send_chunk(client, recording, seq, wav_bytes(piece)).status_code == 201
     assert LiveText.objects.filter(recording=recording).count() == 2
 
     response = client.post(reverse("sessions:recording_stop", args=[recording.pk]))
@@ -336,21 +337,6 @@ def test_stop_transcribes_everything_and_deletes_the_audio(
     assert {"recording.start", "recording.stop"} <= set(actions(appointment.practice))
     page = client.get(reverse("sessions:recording", args=[recording.pk])).content.decode()
     assert "sleeping" in page and "The audio has been deleted" in page
-
-
-def _wav(samples) -> bytes:
-    import io
-    import wave
-
-    import numpy as np
-
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(speech.SAMPLE_RATE)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
 
 
 def test_cancel_asks_first_then_deletes_the_audio(
