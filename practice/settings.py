@@ -195,6 +195,29 @@ TRANSCRIBE_MAX_ATTEMPTS = env.int("TRANSCRIBE_MAX_ATTEMPTS", default=3)
 # A queued or running transcription no worker has touched for this long is queued again.
 TRANSCRIBE_STALE_AFTER = timedelta(minutes=env.int("TRANSCRIBE_STALE_MINUTES", default=10))
 
+# --- Tera: the LLM that drafts clinical notes --------------------------------------------
+# Any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, a llama.cpp server). Unset, it is
+# the local llama.cpp server `./holos run` starts (tera/llm_server.py) on a tiny model
+# shipped on PyPI: it proves the pipeline offline, but writes poor notes.
+LLM_EMBEDDED_PORT = env.int("LLM_EMBEDDED_PORT", default=8081)
+LLM_EMBEDDED = not env.str("LLM_BASE_URL", default="")
+LLM_BASE_URL = env.str("LLM_BASE_URL", default="") or f"http://127.0.0.1:{LLM_EMBEDDED_PORT}/v1"
+LLM_MODEL = env.str("LLM_MODEL", default="smollm2-135m-instruct")
+LLM_API_KEY = env.str("LLM_API_KEY", default="")
+# How the JSON schema is sent: "openai" (response_format json_schema: OpenAI, vLLM,
+# Ollama) or "llama.cpp" (json_object with a schema: llama-cpp-python's server).
+LLM_SCHEMA_STYLE = env.str("LLM_SCHEMA_STYLE", default="llama.cpp" if LLM_EMBEDDED else "openai")
+LLM_TIMEOUT = env.float("LLM_TIMEOUT_SECONDS", default=300.0)
+LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.2)
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=1500)
+# The transcript is cut (at a whole line, and the note says so) beyond this many
+# characters: the tiny default model reads 8k tokens in all.
+LLM_PROMPT_CHARS = env.int("LLM_PROMPT_CHARS", default=16000)
+LLM_PROGRESS_EVERY = 0.5  # seconds between progress updates while the model writes
+# The embedded server: its context and threads (0: one per core).
+LLM_EMBEDDED_CONTEXT = env.int("LLM_EMBEDDED_CONTEXT", default=8192)
+LLM_EMBEDDED_THREADS = env.int("LLM_EMBEDDED_THREADS", default=0)
+
 # --- Accounts ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "practice.User"
 AUTHENTICATION_BACKENDS = [
