@@ -22,7 +22,7 @@ from patients.models import Patient
 from practice.models import AuditEvent, Practice, User
 
 # Reads and writes of what was said or written in a session.
-CLINICAL_PREFIXES = ("session_note.", "transcript.")
+CLINICAL_PREFIXES = ("session_note.", "transcript.", "clinical_note.")
 
 # Grouped as the action menu shows them. Codes are "<object>.<verb>", written once in a
 # service and never renamed: old rows keep them.
@@ -49,6 +49,24 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "transcript.read": _("Read a transcript"),
             "transcript.edit": _("Corrected a transcript"),
             "transcript.speakers": _("Named a transcript’s speakers"),
+        },
+    ),
+    (
+        _("Clinical notes"),
+        {
+            "clinical_note.generate": _("Asked the AI to draft a clinical note"),
+            "clinical_note.drafted": _("The AI drafted a clinical note version"),
+            "clinical_note.regenerate": _("Regenerated a clinical note"),
+            "clinical_note.read": _("Read a clinical note"),
+            "clinical_note.assist": _("Asked the assistant to change a clinical note"),
+            "clinical_note.accept": _("Accepted the assistant’s changes to a clinical note"),
+            "clinical_note.reject": _("Rejected the assistant’s changes to a clinical note"),
+            "clinical_note.edit": _("Edited a clinical note"),
+            "clinical_note.field_accept": _("Confirmed a custom-field value the AI suggested"),
+            "clinical_note.field_decline": _("Declined a custom-field value the AI suggested"),
+            "clinical_note.export_pdf": _("Exported a clinical note as PDF"),
+            "clinical_note.export_docx": _("Exported a clinical note as DOCX"),
+            "clinical_note.export_text": _("Copied a clinical note as text"),
         },
     ),
     (
@@ -104,6 +122,15 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "therapy_type.field_update": _("Edited a custom field"),
             "therapy_type.field_remove": _("Removed a custom field"),
             "therapy_type.fields_reorder": _("Reordered custom fields"),
+        },
+    ),
+    (
+        _("Note templates"),
+        {
+            "note_template.create": _("Added a note template"),
+            "note_template.update": _("Edited a note template"),
+            "note_template.archive": _("Archived a note template"),
+            "note_template.restore": _("Restored a note template"),
         },
     ),
     (

@@ -6,9 +6,12 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
@@ -409,3 +412,110 @@ class SpeakerForm(forms.ModelForm):
 
 
 SpeakerFormSet = forms.modelformset_factory(Speaker, form=SpeakerForm, extra=0)
+
+
+# --- Clinical notes ------------------------------------------------------------------------
+NOTE_LANGUAGES = (("en", _("English")), ("pt-br", _("Portuguese (Brazil)")))
+MAX_QUICK_NOTES = 5000
+
+
+class TranscriptChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        when = date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
+        return str(_("Transcript of %(when)s") % {"when": when})
+
+
+class GenerateNotesForm(forms.Form):
+    """Draft one note per chosen template from a transcript and the quick notes."""
+
+    templates = forms.MultipleChoiceField(
+        label=_("Templates"), widget=forms.CheckboxSelectMultiple, choices=()
+    )
+    recording = TranscriptChoiceField(
+        label=_("Transcript"),
+        queryset=Recording.objects.none(),
+        required=False,
+        empty_label=_("No transcript: my quick notes only"),
+    )
+    quick_notes = forms.CharField(
+        label=_("Your quick notes"),
+        required=False,
+        max_length=MAX_QUICK_NOTES,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("What you noted during the session; the draft may rest on it too."),
+    )
+    language = forms.ChoiceField(label=_("Language of the note"), choices=NOTE_LANGUAGES)
+
+    def __init__(
+        self, *args: Any, templates: dict[str, Any], recordings: Any, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["templates"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(value, choice.title) for value, choice in templates.items()]
+        recording = self.fields["recording"]
+        assert isinstance(recording, TranscriptChoiceField)
+        recording.queryset = recordings
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("recording") and not (data.get("quick_notes") or "").strip():
+            raise ValidationError(
+                _("A note is drafted from a transcript or your quick notes: give at least one.")
+            )
+        return data
+
+
+ASSIST_PRESETS = {
+    "expand": _("Expand"),
+    "differentials": _("Add differential diagnoses"),
+    "shorten": _("Shorten"),
+    "translate_pt": _("Translate to Portuguese"),
+    "translate_en": _("Translate to English"),
+}
+ASSIST_INSTRUCTIONS = {
+    "expand": "Expand this with more detail from the transcript.",
+    "differentials": "Add differential diagnoses to consider, each grounded in the transcript.",
+    "shorten": "Shorten this; keep the essential points.",
+    "translate_pt": "Translate this into Brazilian Portuguese.",
+    "translate_en": "Translate this into English.",
+}
+
+
+class AssistForm(forms.Form):
+    """An instruction for the note's assistant: a preset (the button pressed) or free
+    text, for one section or the whole note."""
+
+    section = forms.ChoiceField(label=_("Section"), required=False, choices=())
+    instruction = forms.CharField(
+        label=_("Or tell the assistant what to do"),
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. mention the sleep diary")}),
+    )
+    preset = forms.ChoiceField(required=False, choices=[("", "")] + list(ASSIST_PRESETS.items()))
+
+    def __init__(self, *args: Any, sections: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        section = self.fields["section"]
+        assert isinstance(section, forms.ChoiceField)
+        section.choices = [("", _("The whole note"))] + [(s["key"], s["title"]) for s in sections]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        preset, text = data.get("preset"), (data.get("instruction") or "").strip()
+        if preset:
+            data["instruction"] = ASSIST_INSTRUCTIONS[preset] + (f" {text}" if text else "")
+        elif not text:
+            raise ValidationError(_("Choose an action or say what the assistant should do."))
+        return data
+
+
+class SectionEditForm(forms.Form):
+    text = forms.CharField(
+        label=_("Text"),
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("One statement per line. Lines you change become your own words."),
+    )

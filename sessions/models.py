@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +15,7 @@ from practice.models import PracticeOwned
 from practice.querysets import PracticeQuerySet
 from sessions.querysets import (
     AppointmentQuerySet,
+    ClinicalNoteQuerySet,
     RecordingQuerySet,
     SessionNoteQuerySet,
     SessionQuerySet,
@@ -520,3 +522,193 @@ class TranscriptSegmentRevision(PracticeOwned):
 
     class Meta:
         ordering = ("-at", "-pk")
+
+
+# --- Clinical notes drafted from templates -------------------------------------------------
+
+
+class NoteTemplate(PracticeOwned):
+    """An Owner's own note template: sections (each a title and the AI's instruction, see
+    sessions/note_templates.py for the shape and the built-ins) and which custom fields of
+    a therapy the AI should propose values for. Archived, never deleted: notes keep a
+    copy of the sections they were drafted from."""
+
+    name = models.CharField(_("name"), max_length=100)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    sections = models.JSONField(default=list)
+    therapy_type = models.ForeignKey(
+        "therapies.TherapyType",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("therapy"),
+    )
+    field_keys = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PracticeQuerySet["NoteTemplate"].as_manager()
+
+    class Meta:
+        ordering = ("name",)
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                "practice", Lower("name"), name="note_template_name_unique_in_practice"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClinicalNoteStatus(models.TextChoices):
+    DRAFTING = "drafting", _("Drafting")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+class ClinicalNote(PracticeOwned):
+    """A clinical note of one appointment, drafted by the LLM from a template, a transcript
+    and the therapist's quick notes, then edited. Its words live in ClinicalNoteVersion
+    rows: every draft, regeneration, accepted assistant change or edit is a new version,
+    and the newest is the note. Clinical: read only through `ClinicalNote.objects.visible_to`
+    (the note barrier)."""
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.PROTECT, related_name="clinical_notes"
+    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recording = models.ForeignKey(
+        Recording,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clinical_notes",
+        verbose_name=_("transcript"),
+    )
+    template = models.ForeignKey(
+        NoteTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    builtin = models.CharField(max_length=20, blank=True)  # key in note_templates.BUILTINS
+    title = models.CharField(_("title"), max_length=100)
+    # The template's sections and custom-field keys as they were when drafted.
+    sections = models.JSONField(default=list)
+    field_keys = models.JSONField(default=list, blank=True)
+    quick_notes = models.TextField(_("your quick notes"), blank=True, max_length=5000)
+    language = models.CharField(_("language of the note"), max_length=8)
+    status = models.CharField(
+        max_length=16, choices=ClinicalNoteStatus.choices, default=ClinicalNoteStatus.DRAFTING
+    )
+    failure = models.CharField(max_length=300, blank=True)
+    # What the model has written so far while drafting, shown as progress.
+    stream_text = models.TextField(blank=True)
+    stream_tokens = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClinicalNoteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "pk")
+        indexes: ClassVar = [models.Index(fields=["appointment", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.pk})"
+
+    @property
+    def is_drafting(self) -> bool:
+        return self.status == ClinicalNoteStatus.DRAFTING
+
+
+class NoteVersionKind(models.TextChoices):
+    DRAFT = "draft", _("Drafted")
+    REGENERATED = "regenerated", _("Regenerated")
+    ASSISTANT = "assistant", _("Changed with the assistant")
+    EDITED = "edited", _("Edited")
+
+
+class ClinicalNoteVersion(PracticeOwned):
+    """One wording of a clinical note, never changed once written (but for the therapist's
+    decisions on its suggested custom-field values).
+
+    `content`: {"sections": [{"key", "title", "statements": [{"text", "sources": [segment
+    ids], "rejected": [numbers the model cited that are no line], "origin": "ai" |
+    "therapist"}]}], "truncated": bool}. An AI statement without a valid source is
+    flagged on the page. `suggestions`: [{"key", "value", "status": "pending" | "accepted"
+    | "declined"}], values already valid for the therapy's schema."""
+
+    note = models.ForeignKey(ClinicalNote, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=NoteVersionKind.choices)
+    instruction = models.CharField(max_length=500, blank=True)
+    content = models.JSONField(default=dict)
+    suggestions = models.JSONField(default=list, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PracticeQuerySet["ClinicalNoteVersion"].as_manager()
+
+    class Meta:
+        ordering = ("note", "-number")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["note", "number"], name="one_note_version_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"version {self.number} of {self.note_id}"
+
+    @property
+    def section_list(self) -> list[dict[str, Any]]:
+        return list(self.content.get("sections", []))
+
+
+class ProposalStatus(models.TextChoices):
+    WORKING = "working", _("Working")
+    READY = "ready", _("Ready for review")
+    FAILED = "failed", _("Failed")
+    APPLIED = "applied", _("Applied")
+    DISCARDED = "discarded", _("Discarded")
+
+
+class NoteProposal(PracticeOwned):
+    """The assistant's answer to an instruction on a note ("shorten", "translate to
+    Portuguese"): new wordings of sections, shown as a diff against `base`. The therapist
+    accepts or rejects each section; accepting writes a new version."""
+
+    note = models.ForeignKey(ClinicalNote, on_delete=models.CASCADE, related_name="proposals")
+    base = models.ForeignKey(ClinicalNoteVersion, on_delete=models.CASCADE, related_name="+")
+    instruction = models.CharField(_("instruction"), max_length=500)
+    section_key = models.CharField(max_length=40, blank=True)  # one section, or all
+    status = models.CharField(
+        max_length=16, choices=ProposalStatus.choices, default=ProposalStatus.WORKING
+    )
+    failure = models.CharField(max_length=300, blank=True)
+    sections = models.JSONField(default=list, blank=True)  # as in a version's content
+    stream_text = models.TextField(blank=True)
+    stream_tokens = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PracticeQuerySet["NoteProposal"].as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"proposal {self.pk} on {self.note_id}"

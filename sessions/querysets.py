@@ -7,7 +7,13 @@ from practice.querysets import PracticeQuerySet
 
 if TYPE_CHECKING:
     from practice.models import Membership
-    from sessions.models import Appointment, Recording, Session, SessionNote  # noqa: F401
+    from sessions.models import (  # noqa: F401
+        Appointment,
+        ClinicalNote,
+        Recording,
+        Session,
+        SessionNote,
+    )
 
 
 Q = TypeVar("Q", bound=PracticeQuerySet[Any])
@@ -122,3 +128,10 @@ class RecordingQuerySet(PracticeQuerySet["Recording"]):
         from sessions.models import RecordingStatus
 
         return self.exclude(status=RecordingStatus.CANCELLED, audio_seconds=0)
+
+
+class ClinicalNoteQuerySet(PracticeQuerySet["ClinicalNote"]):
+    def visible_to(self, membership: Membership) -> Self:
+        """The note barrier for AI-drafted clinical notes (their versions and proposals are
+        read through a note from here): the same rule as for session notes."""
+        return clinical_scope(self, membership, patient="patient")

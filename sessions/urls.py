@@ -2,7 +2,7 @@ from django.urls import path
 
 from sessions import feeds
 from sessions.views import appointments as views
-from sessions.views import recordings, records
+from sessions.views import note_templates, notes, recordings, records
 
 app_name = "sessions"
 urlpatterns = [
@@ -59,5 +59,27 @@ urlpatterns = [
         "recordings/<int:pk>/segments/<int:segment>/",
         recordings.segment_edit,
         name="segment_edit",
+    ),
+    path("calendar/appointments/<int:pk>/notes/", notes.appointment_notes, name="notes"),
+    path("notes/<int:pk>/", notes.note_detail, name="note"),
+    path("notes/<int:pk>/regenerate/", notes.note_regenerate, name="note_regenerate"),
+    path("notes/<int:pk>/assist/", notes.note_assist, name="note_assist"),
+    path(
+        "notes/<int:pk>/proposals/<int:proposal>/",
+        notes.note_proposal,
+        name="note_proposal",
+    ),
+    path("notes/<int:pk>/sections/<slug:key>/", notes.note_section, name="note_section"),
+    path("notes/<int:pk>/fields/<slug:key>/", notes.note_suggestion, name="note_suggestion"),
+    path("notes/<int:pk>/export.pdf", notes.note_export_pdf, name="note_export_pdf"),
+    path("notes/<int:pk>/export.docx", notes.note_export_docx, name="note_export_docx"),
+    path("notes/<int:pk>/export.txt", notes.note_export_text, name="note_export_text"),
+    path("note-templates/", note_templates.template_list, name="note_templates"),
+    path("note-templates/new/", note_templates.template_new, name="note_template_new"),
+    path("note-templates/<int:pk>/", note_templates.template_edit, name="note_template_edit"),
+    path(
+        "note-templates/<int:pk>/archive/",
+        note_templates.template_archive,
+        name="note_template_archive",
     ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tera import transcription
+from tera import drafting, transcription
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -26,3 +26,13 @@ def audio_sweep() -> int:
 @shared_task
 def recordings_resume() -> list[int]:
     return transcription.recordings_resume()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def clinical_note_draft(note_id: int, kind: str, author_id: int | None) -> int | None:
+    return drafting.draft_note(note_id, kind, author_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def clinical_note_assist(proposal_id: int) -> bool:
+    return drafting.assist_note(proposal_id)

@@ -7,6 +7,7 @@ Practice B: outsider (its Owner), with objects of its own in `other_practice_obj
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +19,24 @@ from patients.models import Patient
 from payments.models import Payment
 from practice.celery import app as celery_app
 from practice.models import Invitation, Membership, Practice, Role, User
-from sessions.models import Appointment, Recording, Session, TranscriptSegment
+from sessions.models import (
+    Appointment,
+    ClinicalNote,
+    NoteProposal,
+    NoteTemplate,
+    ProposalStatus,
+    Recording,
+    Session,
+    TranscriptSegment,
+)
 from tests import audio
 from tests.factories import (
     PASSWORD,
     AppointmentFactory,
+    ClinicalNoteVersionFactory,
     InvitationFactory,
     MembershipFactory,
+    NoteTemplateFactory,
     PatientFactory,
     PracticeFactory,
     SessionFactory,
@@ -147,6 +159,9 @@ class PracticeObjects:
     payment: Payment
     recording: Recording
     segment: TranscriptSegment
+    clinical_note: ClinicalNote
+    proposal: NoteProposal
+    note_template: NoteTemplate
 
 
 @pytest.fixture
@@ -156,6 +171,9 @@ def other_practice_objects(other_practice, outsider) -> PracticeObjects:
     session = SessionFactory(practice=other_practice, patient=patient, therapist=colleague)
     segment = TranscriptSegmentFactory(
         recording__appointment=session.appointment, text="Their transcript."
+    )
+    version = ClinicalNoteVersionFactory(
+        note__appointment=session.appointment, note__recording=segment.recording
     )
     return PracticeObjects(
         practice=other_practice,
@@ -170,6 +188,16 @@ def other_practice_objects(other_practice, outsider) -> PracticeObjects:
         payment=session.payment,
         recording=segment.recording,
         segment=segment,
+        clinical_note=version.note,
+        proposal=NoteProposal.objects.create(
+            practice=other_practice,
+            note=version.note,
+            base=version,
+            instruction="Shorten",
+            status=ProposalStatus.READY,
+            sections=version.content["sections"][:1],
+        ),
+        note_template=NoteTemplateFactory(practice=other_practice),
     )
 
 
@@ -203,3 +231,26 @@ def short_speech(tmp_path_factory) -> bytes:
     path = tmp_path_factory.mktemp("short") / "hello.wav"
     audio.speak("I have been sleeping much better this week.", "en-us", 40, path)
     return path.read_bytes()
+
+
+# --- The LLM (tests/llm.py) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[str]:
+    """The real llama.cpp server on the shipped tiny model, for the whole run."""
+    from tests.llm import llama_server
+
+    with llama_server(threads=2) as url:
+        yield url
+
+
+@pytest.fixture
+def llm(settings, llm_server) -> str:
+    """Point Holos at the real local llama.cpp server."""
+    from tera.llm_server import MODEL_ALIAS
+
+    settings.LLM_BASE_URL = llm_server
+    settings.LLM_SCHEMA_STYLE = "llama.cpp"
+    settings.LLM_MODEL = MODEL_ALIAS
+    return llm_server

@@ -14,6 +14,11 @@ from practice.models import Invitation, Membership, Practice, Role, User
 from sessions.models import (
     Appointment,
     AppointmentStatus,
+    ClinicalNote,
+    ClinicalNoteStatus,
+    ClinicalNoteVersion,
+    NoteTemplate,
+    NoteVersionKind,
     Recording,
     RecordingSource,
     RecordingStatus,
@@ -22,6 +27,7 @@ from sessions.models import (
     Speaker,
     TranscriptSegment,
 )
+from sessions.note_templates import BUILTINS
 from therapies.models import TherapyType
 
 PASSWORD = "correct-horse-battery-9"
@@ -240,3 +246,76 @@ class TranscriptSegmentFactory(factory.django.DjangoModelFactory):
     speaker = factory.SubFactory(
         SpeakerFactory, recording=factory.SelfAttribute("..recording"), number=0
     )
+
+
+def statement(text: str, sources: list[int] | None = None, **extra: object) -> dict:
+    """A statement of a clinical note version, as tera.drafting.ground writes it."""
+    return {
+        "text": text,
+        "sources": sources or [],
+        "from_notes": False,
+        "rejected": [],
+        "origin": "ai",
+        **extra,
+    }
+
+
+class NoteTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NoteTemplate
+
+    practice = factory.SubFactory(PracticeFactory)
+    name = factory.Sequence(lambda n: f"Template {n}")
+    sections = factory.LazyFunction(
+        lambda: [
+            {"key": "summary", "title": "Summary", "instruction": "What happened."},
+            {"key": "plan", "title": "Plan", "instruction": "What comes next."},
+        ]
+    )
+
+
+class ClinicalNoteFactory(factory.django.DjangoModelFactory):
+    """A SOAP note of an appointment, drafted from `recording` (a finished transcript of
+    the same appointment: pass one, or None for quick notes only). Status Ready; add
+    versions with ClinicalNoteVersionFactory."""
+
+    class Meta:
+        model = ClinicalNote
+
+    practice = factory.SelfAttribute("appointment.practice")
+    appointment = factory.SubFactory(AppointmentFactory)
+    patient = factory.SelfAttribute("appointment.patient")
+    therapist = factory.SelfAttribute("appointment.therapist")
+    recording = None
+    builtin = "soap"
+    title = "SOAP note"
+    sections = factory.LazyFunction(lambda: BUILTINS["soap"].section_dicts())
+    language = "en"
+    status = ClinicalNoteStatus.READY
+    created_by = factory.SelfAttribute("appointment.therapist")
+
+
+class ClinicalNoteVersionFactory(factory.django.DjangoModelFactory):
+    """A version whose every section holds one statement (`text`, unsupported unless
+    `content` is given)."""
+
+    class Meta:
+        model = ClinicalNoteVersion
+
+    class Params:
+        text = "The patient slept badly."
+
+    practice = factory.SelfAttribute("note.practice")
+    note = factory.SubFactory(ClinicalNoteFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    kind = NoteVersionKind.DRAFT
+    content = factory.LazyAttribute(
+        lambda o: {
+            "sections": [
+                {"key": s["key"], "title": s["title"], "statements": [statement(o.text)]}
+                for s in o.note.sections
+            ],
+            "truncated": False,
+        }
+    )
+    author = factory.SelfAttribute("note.therapist")

@@ -35,7 +35,16 @@ from practice.pdf import pdf_response
 from practice.permissions import practice_required, role_required
 from sessions import services
 from sessions.forms import AmendForm, RecordForm, WalkInForm
-from sessions.models import Appointment, AppointmentStatus, Recording, Session, SessionNote
+from sessions.models import (
+    Appointment,
+    AppointmentStatus,
+    ClinicalNote,
+    ClinicalNoteVersion,
+    Recording,
+    Session,
+    SessionNote,
+)
+from sessions.services.clinical_notes import confirmed_values, may_draft
 from sessions.services.recordings import may_record
 from therapies.formbuilder import CustomFieldsForm, describe_values, merge_values, value_text
 from therapies.models import TherapyType
@@ -77,10 +86,11 @@ def _record_forms(
     therapy: TherapyType | None,
     initial: dict[str, Any],
     charge_initial: dict[str, Any],
+    values: dict[str, Any] | None = None,
 ) -> tuple[RecordForm, CustomFieldsForm, ChargeForm]:
     data = request.POST if request.method == "POST" else None
     record_form = RecordForm(data, practice=request.practice, kept=therapy, initial=initial)
-    custom_form = CustomFieldsForm(therapy.custom_fields if therapy else [], data)
+    custom_form = CustomFieldsForm(therapy.custom_fields if therapy else [], data, values=values)
     charge_form = ChargeForm(data, currency=request.practice.currency, initial=charge_initial)
     return record_form, custom_form, charge_form
 
@@ -184,6 +194,8 @@ def record(request: PracticeRequest, pk: int) -> HttpResponse:
         therapy=therapy,
         initial={"therapy_type": therapy.pk if therapy else None, "minutes": appointment.minutes},
         charge_initial=_charge_initial(therapy),
+        # Custom-field values the therapist confirmed on the AI's notes start filled in.
+        values=confirmed_values(appointment, request.membership),
     )
     context = {
         "appointment": appointment,
@@ -347,6 +359,18 @@ def detail(request: PracticeRequest, pk: int) -> HttpResponse:
             appointment_id=session.appointment_id
         ),
         "may_record": may_record(request.membership, session.appointment),
+        # AI-drafted notes (the same barrier), and each of their versions for the history.
+        "clinical_notes": ClinicalNote.objects.visible_to(request.membership).filter(
+            appointment_id=session.appointment_id
+        ),
+        "note_versions": ClinicalNoteVersion.objects.filter(
+            note__in=ClinicalNote.objects.visible_to(request.membership).filter(
+                appointment_id=session.appointment_id
+            )
+        )
+        .select_related("note", "author")
+        .order_by("-created_at", "-pk"),
+        "may_draft": may_draft(request.membership, session.appointment),
         **_note_context(note, session),
     }
     return render(request, "sessions/session_detail.html", context)

@@ -22,6 +22,10 @@ from practice.models import Invitation, Membership, Role
 from sessions.models import (
     Appointment,
     AudioChunk,
+    ClinicalNote,
+    ClinicalNoteVersion,
+    NoteProposal,
+    NoteTemplate,
     Recording,
     Session,
     SessionAmendment,
@@ -68,6 +72,18 @@ SAMPLES: dict[str, Sample] = {
     "sessions:recording_retry": lambda o: {"pk": o.recording.pk},
     "sessions:recording_speakers": lambda o: {"pk": o.recording.pk},
     "sessions:segment_edit": lambda o: {"pk": o.recording.pk, "segment": o.segment.pk},
+    "sessions:notes": lambda o: {"pk": o.appointment.pk},
+    "sessions:note": lambda o: {"pk": o.clinical_note.pk},
+    "sessions:note_regenerate": lambda o: {"pk": o.clinical_note.pk},
+    "sessions:note_assist": lambda o: {"pk": o.clinical_note.pk},
+    "sessions:note_proposal": lambda o: {"pk": o.clinical_note.pk, "proposal": o.proposal.pk},
+    "sessions:note_section": lambda o: {"pk": o.clinical_note.pk, "key": "subjective"},
+    "sessions:note_suggestion": lambda o: {"pk": o.clinical_note.pk, "key": "chakras"},
+    "sessions:note_export_pdf": lambda o: {"pk": o.clinical_note.pk},
+    "sessions:note_export_docx": lambda o: {"pk": o.clinical_note.pk},
+    "sessions:note_export_text": lambda o: {"pk": o.clinical_note.pk},
+    "sessions:note_template_edit": lambda o: {"pk": o.note_template.pk},
+    "sessions:note_template_archive": lambda o: {"pk": o.note_template.pk},
     "payments:detail": lambda o: {"pk": o.payment.pk},
     "payments:mark_paid": lambda o: {"pk": o.payment.pk},
     "payments:receipt": lambda o: {"pk": o.payment.pk},
@@ -201,6 +217,22 @@ def _state(o: PracticeObjects) -> tuple:
         ),
         tuple(Speaker.objects.filter(practice=o.practice).values_list("pk", "role", "name")),
         AudioChunk.objects.filter(practice=o.practice).count(),
+        tuple(
+            ClinicalNote.objects.filter(practice=o.practice).values_list(
+                "pk", "status", "updated_at"
+            )
+        ),
+        tuple(
+            ClinicalNoteVersion.objects.filter(practice=o.practice).values_list(
+                "pk", "content", "suggestions"
+            )
+        ),
+        tuple(NoteProposal.objects.filter(practice=o.practice).values_list("pk", "status")),
+        tuple(
+            NoteTemplate.objects.filter(practice=o.practice).values_list(
+                "pk", "name", "sections", "is_active", "updated_at"
+            )
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 
+import docx
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -23,7 +24,10 @@ from pypdf import PdfReader
 from practice.models import Membership
 from sessions.models import (
     AudioChunk,
+    ClinicalNoteStatus,
     LiveText,
+    NoteProposal,
+    ProposalStatus,
     Recording,
     SessionAmendment,
     SessionNote,
@@ -35,12 +39,16 @@ from sessions.models import (
 from tests.conftest import PracticeObjects, login
 from tests.factories import (
     AppointmentFactory,
+    ClinicalNoteFactory,
+    ClinicalNoteVersionFactory,
     InvitationFactory,
+    NoteTemplateFactory,
     PatientFactory,
     RecordingFactory,
     SessionFactory,
     TherapyTypeFactory,
     TranscriptSegmentFactory,
+    statement,
 )
 from tests.practice.test_url_sweep import SAMPLES, _without_csrf, swept_routes
 
@@ -53,6 +61,12 @@ CANARY_TRANSCRIPT = "CanaryTranscript3e8d21"
 CANARY_LIVE = "CanaryLiveText6b1f90"
 CANARY_SPEAKER = "CanarySpeakerd4c7a2"
 CANARY_SEGMENT_OLD = "CanarySegmentOld0e5b33"
+CANARY_AI_NOTE = "CanaryAiNote8c2d44"
+CANARY_AI_OLD = "CanaryAiOldVersion1f9e07"
+CANARY_QUICK = "CanaryQuickNotes5a3c18"
+CANARY_PROPOSAL = "CanaryProposal77e0b2"
+CANARY_SUGGESTION = "CanarySuggestion2b6f4d"
+CANARY_STREAM = "CanaryStream93ad51"
 CANARIES = (
     CANARY_NOTE,
     CANARY_FIELD,
@@ -62,6 +76,12 @@ CANARIES = (
     CANARY_LIVE,
     CANARY_SPEAKER,
     CANARY_SEGMENT_OLD,
+    CANARY_AI_NOTE,
+    CANARY_AI_OLD,
+    CANARY_QUICK,
+    CANARY_PROPOSAL,
+    CANARY_SUGGESTION,
+    CANARY_STREAM,
 )
 SKIPPED = {"accounts:logout"}  # would end the session the sweep runs in
 
@@ -107,6 +127,40 @@ def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObj
     )
     live = RecordingFactory(appointment=session.appointment)
     LiveText.objects.create(practice=clinic, recording=live, seq=0, text=CANARY_LIVE)
+    # An AI-drafted note: an earlier version, the newest with a suggested value, the
+    # therapist's quick notes, a proposal waiting for review; and a note being drafted.
+    old = ClinicalNoteVersionFactory(
+        note__appointment=session.appointment,
+        note__recording=segment.recording,
+        note__quick_notes=f"Quick: {CANARY_QUICK}",
+        number=1,
+        text=f"Earlier {CANARY_AI_OLD}.",
+    )
+    version = ClinicalNoteVersionFactory(
+        note=old.note,
+        number=2,
+        text=f"Now {CANARY_AI_NOTE}.",
+        suggestions=[{"key": "sensations", "value": CANARY_SUGGESTION, "status": "pending"}],
+    )
+    proposal = NoteProposal.objects.create(
+        practice=clinic,
+        note=version.note,
+        base=version,
+        instruction="Shorten",
+        status=ProposalStatus.READY,
+        sections=[
+            {
+                "key": "subjective",
+                "title": "Subjective",
+                "statements": [statement(f"Short {CANARY_PROPOSAL}.")],
+            }
+        ],
+    )
+    ClinicalNoteFactory(
+        appointment=session.appointment,
+        status=ClinicalNoteStatus.DRAFTING,
+        stream_text=f'{{"sections": {{"subjective": [{{"text": "{CANARY_STREAM}',
+    )
     return PracticeObjects(
         practice=clinic,
         membership=Membership.objects.get(practice=clinic, user=therapist),
@@ -118,6 +172,9 @@ def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObj
         payment=session.payment,
         recording=segment.recording,
         segment=segment,
+        clinical_note=version.note,
+        proposal=proposal,
+        note_template=NoteTemplateFactory(practice=clinic),
     )
 
 
@@ -142,6 +199,10 @@ def _urls(objects: PracticeObjects) -> list[str]:
         reverse("sessions:recording", args=[objects.recording.pk + 1]) + "?part=state",
         reverse("sessions:segment_edit", args=[objects.recording.pk, objects.segment.pk])
         + "?cancel=1",
+        reverse("sessions:note", args=[objects.clinical_note.pk]) + "?version=1",
+        reverse("sessions:note", args=[objects.clinical_note.pk + 1]) + "?part=progress",
+        reverse("sessions:notes", args=[objects.appointment.pk])
+        + f"?recording={objects.recording.pk}",
     ]
     return urls
 
@@ -153,7 +214,15 @@ def _bodies(client, url: str):
             yield method, headers, response.status_code, _text(response)
 
 
+def _docx_text(data: bytes) -> str:
+    document = docx.Document(io.BytesIO(data))
+    cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
+    return "\n".join([p.text for p in document.paragraphs] + cells)
+
+
 def _text(response) -> str:
+    if response.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
+        return _docx_text(response.content)
     if response.get("Content-Type") == "application/pdf":
         return "".join(
             page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages
@@ -193,6 +262,18 @@ def test_the_notes_readers_do_see_the_canaries(persona, request, client, planted
     assert CANARY_SPEAKER in transcript.content.decode()
     live = client.get(reverse("sessions:recording", args=[planted.recording.pk + 1]))
     assert CANARY_LIVE in live.content.decode()
+    note = planted.clinical_note
+    page = client.get(reverse("sessions:note", args=[note.pk])).content.decode()
+    for canary in (CANARY_AI_NOTE, CANARY_QUICK, CANARY_PROPOSAL, CANARY_SUGGESTION):
+        assert canary in page
+    old = client.get(reverse("sessions:note", args=[note.pk]) + "?version=1")
+    assert CANARY_AI_OLD in old.content.decode()
+    drafting = client.get(reverse("sessions:note", args=[note.pk + 1]))
+    assert CANARY_STREAM in drafting.content.decode()
+    for route in ("sessions:note_export_pdf", "sessions:note_export_text"):
+        assert CANARY_AI_NOTE in _text(client.get(reverse(route, args=[note.pk])))
+    docx = client.get(reverse("sessions:note_export_docx", args=[note.pk])).content
+    assert CANARY_AI_NOTE in _docx_text(docx)
 
 
 def test_outsiders_404_bodies_are_the_same_as_for_a_missing_id(client_for, outsider, planted):
