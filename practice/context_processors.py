@@ -49,6 +49,14 @@ NAVIGATION = (
         "practice:settings",
         frozenset({Role.OWNER}),
         namespaces=frozenset({"therapies"}),
+        views=frozenset(
+            {
+                "sessions:note_templates",
+                "sessions:note_template_new",
+                "sessions:note_template_edit",
+                "sessions:note_template_archive",
+            }
+        ),
     ),
 )
 
