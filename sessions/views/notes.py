@@ -31,6 +31,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from practice.http import PracticeRequest, client_ip, wants_fragment
 from practice.models import Role
 from practice.permissions import role_required
+from sessions import note_exports
 from sessions.forms import ASSIST_PRESETS, AssistForm, GenerateNotesForm, SectionEditForm
 from sessions.models import (
     Appointment,
@@ -475,8 +476,6 @@ def _download(content: bytes | str, content_type: str, filename: str) -> HttpRes
 
 @treating_only
 def note_export_pdf(request: PracticeRequest, pk: int) -> HttpResponse:
-    from sessions import note_exports
-
     note, version = _export(request, pk, "export_pdf")
     pdf = note_exports.note_pdf(note, version, practice=request.practice, printed_at=timezone.now())
     return _download(pdf, "application/pdf", note_exports.export_filename(note, version, "pdf"))
@@ -484,8 +483,6 @@ def note_export_pdf(request: PracticeRequest, pk: int) -> HttpResponse:
 
 @treating_only
 def note_export_docx(request: PracticeRequest, pk: int) -> HttpResponse:
-    from sessions import note_exports
-
     note, version = _export(request, pk, "export_docx")
     return _download(
         note_exports.note_docx(note, version, practice=request.practice),
@@ -497,8 +494,6 @@ def note_export_docx(request: PracticeRequest, pk: int) -> HttpResponse:
 @treating_only
 def note_export_text(request: PracticeRequest, pk: int) -> HttpResponse:
     """The note as plain text: the Copy button fetches it (so a copy is audited too)."""
-    from sessions import note_exports
-
     note, version = _export(request, pk, "export_text")
     response = HttpResponse(
         note_exports.note_text(note, version), content_type="text/plain; charset=utf-8"
