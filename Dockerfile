@@ -4,9 +4,11 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-# WeasyPrint (receipts and exported records as PDF) draws text with Pango.
+# WeasyPrint (receipts and exported records as PDF) draws text with Pango; llama-cpp-python
+# (the embedded LLM server) compiles llama.cpp when it is installed.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+        build-essential cmake \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./

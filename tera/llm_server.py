@@ -49,7 +49,7 @@ def command(port: int, *, context: int = 8192, threads: int = 0) -> list[str]:
         "--model_alias",
         MODEL_ALIAS,
         "--host",
-        "127.0.0.1",
+        os.environ.get("LLM_EMBEDDED_HOST", "127.0.0.1"),
         "--port",
         str(port),
         "--n_ctx",
