@@ -160,6 +160,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tera.tasks.recordings_resume",
         "schedule": crontab(minute="*/5"),
     },
+    "clinical-notes-resume": {
+        "task": "tera.tasks.clinical_notes_resume",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 # The live transcript has a worker of its own, so a long final pass never delays it.
 CELERY_TASK_ROUTES = {"tera.tasks.recording_transcribe_chunk": {"queue": "live"}}
@@ -214,6 +218,8 @@ LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=1500)
 # characters: the tiny default model reads 8k tokens in all.
 LLM_PROMPT_CHARS = env.int("LLM_PROMPT_CHARS", default=16000)
 LLM_PROGRESS_EVERY = 0.5  # seconds between progress updates while the model writes
+# A draft or assistant request no worker has shown progress on for this long is queued again.
+LLM_STALE_AFTER = timedelta(minutes=env.int("LLM_STALE_MINUTES", default=10))
 # The embedded server: its context and threads (0: one per core).
 LLM_EMBEDDED_CONTEXT = env.int("LLM_EMBEDDED_CONTEXT", default=8192)
 LLM_EMBEDDED_THREADS = env.int("LLM_EMBEDDED_THREADS", default=0)

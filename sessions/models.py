@@ -611,6 +611,8 @@ class ClinicalNote(PracticeOwned):
     # What the model has written so far while drafting, shown as progress.
     stream_text = models.TextField(blank=True)
     stream_tokens = models.PositiveIntegerField(default=0)
+    # When a worker last showed it was drafting (tera.drafting.resume_stalled).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -700,6 +702,7 @@ class NoteProposal(PracticeOwned):
     sections = models.JSONField(default=list, blank=True)  # as in a version's content
     stream_text = models.TextField(blank=True)
     stream_tokens = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -323,8 +323,13 @@ def _fields_of(note: Any) -> list[dict[str, Any]]:
 
 
 def _progress(model: Any, pk: int) -> Any:
+    """Show what the model has written so far; `heartbeat_at` tells `resume_stalled` that a
+    worker is still on it."""
+
     def report(text: str, tokens: int) -> None:
-        model.objects.filter(pk=pk).update(stream_text=text[-4000:], stream_tokens=tokens)
+        model.objects.filter(pk=pk).update(
+            stream_text=text[-4000:], stream_tokens=tokens, heartbeat_at=timezone.now()
+        )
 
     return report
 
@@ -460,3 +465,56 @@ def assist_note(proposal_id: int) -> bool:
         status=ProposalStatus.READY, sections=sections, stream_text=""
     )
     return True
+
+
+def resume_stalled() -> dict[str, list[int]]:
+    """Queue again the drafts and assistant requests no worker has shown signs of life on
+    for LLM_STALE_AFTER: their message was lost with a killed worker node, a restarted
+    broker, or the whole app stopped mid-answer. (A worker's child killed alone is
+    redelivered at once by Celery.) A duplicate delivery is harmless: a draft writes its
+    version once, under a lock, and a proposal is filled once. Returns their ids."""
+    from django.db.models.functions import Coalesce
+
+    from sessions.models import (
+        ClinicalNote,
+        ClinicalNoteStatus,
+        ClinicalNoteVersion,
+        NoteProposal,
+        NoteVersionKind,
+        ProposalStatus,
+    )
+    from tera.tasks import clinical_note_assist, clinical_note_draft
+
+    cutoff = timezone.now() - settings.LLM_STALE_AFTER
+    with transaction.atomic():
+        notes = list(
+            ClinicalNote.objects.select_for_update(skip_locked=True)
+            .filter(status=ClinicalNoteStatus.DRAFTING)
+            .alias(seen=Coalesce("heartbeat_at", "updated_at"))
+            .filter(seen__lt=cutoff)
+            .values_list("pk", "created_by_id")
+        )
+        proposals = list(
+            NoteProposal.objects.select_for_update(skip_locked=True)
+            .filter(status=ProposalStatus.WORKING)
+            .alias(seen=Coalesce("heartbeat_at", "created_at"))
+            .filter(seen__lt=cutoff)
+            .values_list("pk", flat=True)
+        )
+        # Seen now, so the next check waits a whole period before queuing them again.
+        now = timezone.now()
+        ClinicalNote.objects.filter(pk__in=[pk for pk, _author in notes]).update(heartbeat_at=now)
+        drafted = set(
+            ClinicalNoteVersion.objects.filter(note__in=[pk for pk, _author in notes])
+            .values_list("note_id", flat=True)
+            .distinct()
+        )
+        NoteProposal.objects.filter(pk__in=proposals).update(heartbeat_at=now)
+    for pk, author_id in notes:
+        log.warning("clinical note %s was stalled; queued again", pk)
+        kind = NoteVersionKind.REGENERATED if pk in drafted else NoteVersionKind.DRAFT
+        clinical_note_draft.delay(pk, kind, author_id)
+    for pk in proposals:
+        log.warning("note proposal %s was stalled; queued again", pk)
+        clinical_note_assist.delay(pk)
+    return {"notes": [pk for pk, _author in notes], "proposals": proposals}

@@ -61,6 +61,12 @@ def command(port: int, *, context: int = 8192, threads: int = 0) -> list[str]:
     ]
 
 
+def server_env() -> dict[str, str]:
+    """The environment to start the server in: llama-cpp-python's settings read PORT and
+    HOST from it over the command line, and honcho sets PORT for every process."""
+    return {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST")}
+
+
 def main() -> None:
     if os.environ.get("LLM_BASE_URL"):
         print(f"LLM: {os.environ['LLM_BASE_URL']} (the embedded server is not started)")
@@ -71,7 +77,7 @@ def main() -> None:
         context=int(os.environ.get("LLM_EMBEDDED_CONTEXT", "8192")),
         threads=int(os.environ.get("LLM_EMBEDDED_THREADS", "0")),
     )
-    os.execv(argv[0], argv)
+    os.execve(argv[0], argv, server_env())
 
 
 if __name__ == "__main__":

@@ -36,3 +36,8 @@ def clinical_note_draft(note_id: int, kind: str, author_id: int | None) -> int |
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def clinical_note_assist(proposal_id: int) -> bool:
     return drafting.assist_note(proposal_id)
+
+
+@shared_task
+def clinical_notes_resume() -> dict[str, list[int]]:
+    return drafting.resume_stalled()

@@ -36,6 +36,7 @@ def llama_server(*, threads: int = 2, context: int = 8192) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         llm_server.command(port, context=context, threads=threads),
+        env=llm_server.server_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -41,6 +41,7 @@ from sessions.models import (
     Session,
 )
 from sessions.note_templates import BUILTINS
+from sessions.services.recordings import may_record
 from sessions.services.records import require_treats, session_update
 
 MAX_INSTRUCTION = 500
@@ -81,12 +82,9 @@ def template_choices(practice: Practice, appointment: Appointment | None = None)
 
 
 def may_draft(membership: Membership, appointment: Appointment) -> bool:
-    """Owners, and the appointment's own therapist (who must treat the patient)."""
-    return (
-        membership.is_active
-        and membership.treats_patients
-        and (membership.is_owner or appointment.therapist_id == membership.user_id)
-    )
+    """Whoever may record an appointment's audio may draft its notes: an Owner, or the
+    appointment's own therapist (who must treat the patient)."""
+    return may_record(membership, appointment)
 
 
 def _require_may_draft(practice: Practice, actor: User, appointment: Appointment) -> Membership:

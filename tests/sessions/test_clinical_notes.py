@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from practice.models import AuditEvent
 from sessions.models import (
@@ -619,3 +620,34 @@ def test_the_session_page_lists_the_notes_and_their_versions(
     html = page.content.decode()
     assert 'id="session-clinical-notes"' in html
     assert "SOAP note, version 1" in html and "SOAP note, version 2" in html
+
+
+def test_a_stalled_draft_is_queued_again_and_finishes_once(
+    settings, therapist, appointment, transcript, on_commit
+):
+    """The app stopped mid-answer: the note stays Drafting with no worker on it. The beat
+    job queues it again after LLM_STALE_AFTER; a second run finds nothing to do."""
+    note = ClinicalNoteFactory(
+        appointment=appointment, recording=transcript, status=ClinicalNoteStatus.DRAFTING
+    )
+    fresh = ClinicalNoteFactory(appointment=appointment, status=ClinicalNoteStatus.DRAFTING)
+    ClinicalNote.objects.filter(pk=note.pk).update(
+        heartbeat_at=timezone.now() - settings.LLM_STALE_AFTER - timedelta(seconds=1)
+    )
+    ClinicalNote.objects.filter(pk=fresh.pk).update(heartbeat_at=timezone.now())
+    answer = json.dumps(
+        {
+            "sections": {k: [{"text": "Slept badly.", "sources": [2]}] for k in SOAP_KEYS},
+            "fields": {"chakras": None, "sensations": None, "energy": None},
+        }
+    )
+    with ScriptedEndpoint([answer]) as endpoint:
+        settings.LLM_BASE_URL = endpoint.url
+        assert drafting.resume_stalled() == {"notes": [note.pk], "proposals": []}
+    note.refresh_from_db()
+    assert note.status == ClinicalNoteStatus.READY
+    assert list(note.versions.values_list("number", "kind")) == [(1, NoteVersionKind.DRAFT)]
+    assert drafting.resume_stalled() == {"notes": [], "proposals": []}
+    # A duplicate delivery of the same task changes nothing either.
+    assert drafting.draft_note(note.pk, NoteVersionKind.DRAFT, therapist.pk) is None
+    assert note.versions.count() == 1
