@@ -215,8 +215,9 @@ LLM_TIMEOUT = env.float("LLM_TIMEOUT_SECONDS", default=300.0)
 LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.2)
 LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=1500)
 # The transcript is cut (at a whole line, and the note says so) beyond this many
-# characters: the tiny default model reads 8k tokens in all.
-LLM_PROMPT_CHARS = env.int("LLM_PROMPT_CHARS", default=16000)
+# characters: the tiny embedded model reads 8k tokens in all (~17 minutes of talk); a real
+# endpoint's default (~50k tokens) holds a long session.
+LLM_PROMPT_CHARS = env.int("LLM_PROMPT_CHARS", default=16_000 if LLM_EMBEDDED else 200_000)
 LLM_PROGRESS_EVERY = 0.5  # seconds between progress updates while the model writes
 # A draft or assistant request no worker has shown progress on for this long is queued again.
 LLM_STALE_AFTER = timedelta(minutes=env.int("LLM_STALE_MINUTES", default=10))
