@@ -24,12 +24,13 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from practice.http import PracticeRequest, client_ip, wants_fragment
+from practice.http import PracticeRequest, wants_fragment
 from practice.permissions import owner_required, practice_required
 from sessions.models import NoteTemplate
 from sessions.note_template_forms import BaseSectionFormSet, NoteTemplateForm, SectionFormSet
 from sessions.note_templates import BUILTINS, MAX_SECTIONS, BuiltinTemplate
 from sessions.services import note_templates as services
+from sessions.views.common import acting
 
 FORM_TEMPLATE = "sessions/note_template_form.html"
 # Buttons that post the editor back to show it again, changed, without saving.
@@ -46,10 +47,6 @@ def _template(request: PracticeRequest, pk: int) -> NoteTemplate:
     if not request.membership.is_owner:
         raise PermissionDenied
     return template
-
-
-def _acting(request: PracticeRequest) -> dict[str, Any]:
-    return {"practice": request.practice, "actor": request.user, "ip": client_ip(request)}
 
 
 @owner_required
@@ -133,11 +130,11 @@ def _editor(
         }
         try:
             if template is None:
-                template = services.note_template_create(**_acting(request), **fields)
+                template = services.note_template_create(**acting(request), **fields)
                 done = _("Note template “%(name)s” created.")
             else:
                 template = services.note_template_update(
-                    **_acting(request), template=template, **fields
+                    **acting(request), template=template, **fields
                 )
                 done = _("Note template “%(name)s” saved.")
         except ValidationError as error:
@@ -236,7 +233,7 @@ def template_archive(request: PracticeRequest, pk: int) -> HttpResponse:
         return render(request, "sessions/note_template_archive.html", {"template": template})
     restore = request.POST.get("restore") == "1"
     template = services.note_template_archive(
-        **_acting(request), template=template, archived=not restore
+        **acting(request), template=template, archived=not restore
     )
     if restore:
         messages.success(request, _("Note template “%(name)s” restored.") % {"name": template.name})

@@ -24,7 +24,6 @@ from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -34,7 +33,6 @@ from practice.permissions import role_required
 from sessions import note_exports
 from sessions.forms import ASSIST_PRESETS, AssistForm, GenerateNotesForm, SectionEditForm
 from sessions.models import (
-    Appointment,
     ClinicalNote,
     ClinicalNoteVersion,
     NoteProposal,
@@ -44,23 +42,11 @@ from sessions.models import (
     TranscriptSegment,
 )
 from sessions.services import clinical_notes as services
+from sessions.views.common import acting, first_error, no_store, recordable_appointment
 from tera.drafting import is_supported
 from therapies.formbuilder import value_text
 
 treating_only = role_required(Role.OWNER, Role.THERAPIST, hide=True)
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    add_never_cache_headers(response)
-    return response
-
-
-def _acting(request: PracticeRequest) -> dict[str, Any]:
-    return {"practice": request.practice, "actor": request.user, "ip": client_ip(request)}
-
-
-def _first_error(error: ValidationError) -> str:
-    return str(error.messages[0]) if error.messages else _("That did not work.")
 
 
 def _note(request: PracticeRequest, pk: int) -> ClinicalNote:
@@ -72,19 +58,6 @@ def _note(request: PracticeRequest, pk: int) -> ClinicalNote:
     )
 
 
-def _appointment(request: PracticeRequest, pk: int) -> Appointment:
-    """An appointment the member may draft notes for; 404 for anything else."""
-    appointment = get_object_or_404(
-        Appointment.objects.manageable_by(request.membership).select_related(
-            "patient", "therapist", "therapy_type"
-        ),
-        pk=pk,
-    )
-    if not services.may_draft(request.membership, appointment):
-        raise Http404
-    return appointment
-
-
 def _note_language(request: PracticeRequest) -> str:
     return "pt-br" if request.practice.language.lower().startswith("pt") else "en"
 
@@ -93,7 +66,7 @@ def _note_language(request: PracticeRequest) -> str:
 @treating_only
 def appointment_notes(request: PracticeRequest, pk: int) -> HttpResponse:
     """The appointment's notes, and the form that drafts new ones (one per template)."""
-    appointment = _appointment(request, pk)
+    appointment = recordable_appointment(request, pk)
     templates = services.template_choices(request.practice, appointment)
     transcripts = (
         Recording.objects.visible_to(request.membership)
@@ -124,10 +97,10 @@ def appointment_notes(request: PracticeRequest, pk: int) -> HttpResponse:
                     recording=form.cleaned_data["recording"],
                     quick_notes=form.cleaned_data["quick_notes"],
                     language=form.cleaned_data["language"],
-                    **_acting(request),
+                    **acting(request),
                 )
             except ValidationError as error:
-                form.add_error(None, _first_error(error))
+                form.add_error(None, first_error(error))
             except PermissionDenied:
                 raise Http404 from None
             else:
@@ -143,7 +116,7 @@ def appointment_notes(request: PracticeRequest, pk: int) -> HttpResponse:
         "form": form,
         "has_transcript": transcripts.exists(),
     }
-    return _no_store(render(request, "sessions/notes.html", context, status=status))
+    return no_store(render(request, "sessions/notes.html", context, status=status))
 
 
 # --- One note ------------------------------------------------------------------------------
@@ -326,7 +299,7 @@ def note_detail(request: PracticeRequest, pk: int) -> HttpResponse:
     template = "sessions/note.html"
     if polling:
         template += "#note-progress"
-    return _no_store(render(request, template, context))
+    return no_store(render(request, template, context))
 
 
 def _back(note: ClinicalNote, anchor: str = "") -> HttpResponse:
@@ -346,9 +319,9 @@ def note_regenerate(request: PracticeRequest, pk: int) -> HttpResponse:
     if isinstance(note, HttpResponse):
         return note
     try:
-        services.note_regenerate(note=note, **_acting(request))
+        services.note_regenerate(note=note, **acting(request))
     except ValidationError as error:
-        messages.error(request, _first_error(error))
+        messages.error(request, first_error(error))
     except PermissionDenied:
         raise Http404 from None
     return _back(note)
@@ -370,10 +343,10 @@ def note_assist(request: PracticeRequest, pk: int) -> HttpResponse:
             note=note,
             instruction=form.cleaned_data["instruction"],
             section_key=form.cleaned_data["section"],
-            **_acting(request),
+            **acting(request),
         )
     except ValidationError as error:
-        messages.error(request, _first_error(error))
+        messages.error(request, first_error(error))
     except PermissionDenied:
         raise Http404 from None
     return _back(note, "#assistant")
@@ -388,9 +361,9 @@ def note_proposal(request: PracticeRequest, pk: int, proposal: int) -> HttpRespo
         return HttpResponseNotAllowed(["POST"])
     accepted = [] if "reject" in request.POST else request.POST.getlist("accept")
     try:
-        version = services.proposal_decide(proposal=item, accepted=accepted, **_acting(request))
+        version = services.proposal_decide(proposal=item, accepted=accepted, **acting(request))
     except ValidationError as error:
-        messages.error(request, _first_error(error))
+        messages.error(request, first_error(error))
     except PermissionDenied:
         raise Http404 from None
     else:
@@ -417,17 +390,17 @@ def note_section(request: PracticeRequest, pk: int, key: str) -> HttpResponse:
         template = "sessions/note_section.html"
         if wants_fragment(request):
             template += "#section-form"
-        return _no_store(render(request, template, context, status=status))
+        return no_store(render(request, template, context, status=status))
 
     if request.method == "POST":
         form = SectionEditForm(request.POST)
         if form.is_valid():
             try:
                 services.note_section_edit(
-                    note=note, key=key, text=form.cleaned_data["text"], **_acting(request)
+                    note=note, key=key, text=form.cleaned_data["text"], **acting(request)
                 )
             except ValidationError as error:
-                form.add_error("text", _first_error(error))
+                form.add_error("text", first_error(error))
             except PermissionDenied:
                 raise Http404 from None
             else:
@@ -446,9 +419,9 @@ def note_suggestion(request: PracticeRequest, pk: int, key: str) -> HttpResponse
         return HttpResponseNotAllowed(["POST"])
     accept = request.POST.get("decision") == "accept"
     try:
-        services.suggestion_decide(note=note, key=key, accept=accept, **_acting(request))
+        services.suggestion_decide(note=note, key=key, accept=accept, **acting(request))
     except ValidationError as error:
-        messages.error(request, _first_error(error))
+        messages.error(request, first_error(error))
     except PermissionDenied:
         raise Http404 from None
     else:
@@ -471,7 +444,7 @@ def _export(request: PracticeRequest, pk: int, action: str) -> tuple[ClinicalNot
 def _download(content: bytes | str, content_type: str, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return _no_store(response)
+    return no_store(response)
 
 
 @treating_only
@@ -498,4 +471,4 @@ def note_export_text(request: PracticeRequest, pk: int) -> HttpResponse:
     response = HttpResponse(
         note_exports.note_text(note, version), content_type="text/plain; charset=utf-8"
     )
-    return _no_store(response)
+    return no_store(response)

@@ -20,12 +20,11 @@ from django.db.models import Max
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from practice.http import PracticeRequest, client_ip, wants_fragment
+from practice.http import PracticeRequest, wants_fragment
 from practice.models import Role
 from practice.permissions import role_required
 from sessions.forms import (
@@ -38,27 +37,10 @@ from sessions.forms import (
 from sessions.models import Appointment, Recording, RecordingStatus
 from sessions.services import recordings as services
 from sessions.uploads import InMemoryAudioUploadHandler
+from sessions.views.common import acting, first_error, no_store, recordable_appointment
 
 treating_only = role_required(Role.OWNER, Role.THERAPIST, hide=True)
 MAX_SEARCH = 200
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    add_never_cache_headers(response)
-    return response
-
-
-def _appointment(request: PracticeRequest, pk: int) -> Appointment:
-    """An appointment the member may record; 404 for anything else."""
-    appointment = get_object_or_404(
-        Appointment.objects.manageable_by(request.membership).select_related(
-            "patient", "therapist", "therapy_type"
-        ),
-        pk=pk,
-    )
-    if not services.may_record(request.membership, appointment):
-        raise Http404
-    return appointment
 
 
 def _recording(request: PracticeRequest, pk: int) -> Recording:
@@ -68,15 +50,6 @@ def _recording(request: PracticeRequest, pk: int) -> Recording:
         ),
         pk=pk,
     )
-
-
-def _acting(request: PracticeRequest) -> dict[str, Any]:
-    """Who does it, where, and from which address: the services' common arguments."""
-    return {"practice": request.practice, "actor": request.user, "ip": client_ip(request)}
-
-
-def _first_error(error: ValidationError) -> str:
-    return str(error.messages[0]) if error.messages else _("That did not work.")
 
 
 def _options_initial(request: PracticeRequest) -> dict[str, Any]:
@@ -106,18 +79,18 @@ def _appointment_page(
         "upload_max_mb": settings.RECORDING_UPLOAD_MAX_MB,
         "session": getattr(appointment, "session", None),
     }
-    return _no_store(render(request, "sessions/recordings.html", context, status=status))
+    return no_store(render(request, "sessions/recordings.html", context, status=status))
 
 
 @treating_only
 def appointment_recordings(request: PracticeRequest, pk: int) -> HttpResponse:
     """An appointment's recordings, and where to start or upload one."""
-    return _appointment_page(request, _appointment(request, pk))
+    return _appointment_page(request, recordable_appointment(request, pk))
 
 
 @treating_only
 def recording_start(request: PracticeRequest, pk: int) -> HttpResponse:
-    appointment = _appointment(request, pk)
+    appointment = recordable_appointment(request, pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     form = RecordingOptionsForm(request.POST)
@@ -127,11 +100,11 @@ def recording_start(request: PracticeRequest, pk: int) -> HttpResponse:
         recording = services.recording_start(
             appointment=appointment,
             options=form.options(),
-            **_acting(request),
+            **acting(request),
         )
     except (ValidationError, PermissionDenied) as error:
         message = (
-            _first_error(error)
+            first_error(error)
             if isinstance(error, ValidationError)
             else _("You cannot record this appointment.")
         )
@@ -154,7 +127,7 @@ def recording_upload(request: PracticeRequest, pk: int) -> HttpResponse:
 def _recording_upload(
     request: PracticeRequest, pk: int, handler: InMemoryAudioUploadHandler
 ) -> HttpResponse:
-    appointment = _appointment(request, pk)
+    appointment = recordable_appointment(request, pk)
     if request.method != "POST":
         return redirect("sessions:recordings", appointment.pk)
     form = RecordingUploadForm(request.POST, request.FILES, too_large=handler.too_large)
@@ -165,11 +138,11 @@ def _recording_upload(
             appointment=appointment,
             data=form.cleaned_data["audio"].read(),
             options=form.options(),
-            **_acting(request),
+            **acting(request),
         )
     except ValidationError as error:
         field = "audio" if error.code in ("empty", "not_audio", "too_long") else None
-        form.add_error(field, _first_error(error))
+        form.add_error(field, first_error(error))
         return _appointment_page(request, appointment, upload_form=form, status=422)
     except PermissionDenied:
         raise Http404 from None
@@ -190,7 +163,7 @@ def recording_detail(request: PracticeRequest, pk: int) -> HttpResponse:
     if query:
         segments = segments.filter(text__icontains=query)
     if not polling:
-        services.transcript_open(recording=recording, **_acting(request))
+        services.transcript_open(recording=recording, **acting(request))
     context = {
         "recording": recording,
         "appointment": recording.appointment,
@@ -209,7 +182,7 @@ def recording_detail(request: PracticeRequest, pk: int) -> HttpResponse:
     template = "sessions/recording.html"
     if polling:
         template += "#recording-state"
-    return _no_store(render(request, template, context))
+    return no_store(render(request, template, context))
 
 
 @treating_only
@@ -228,7 +201,7 @@ def recording_chunk(request: PracticeRequest, pk: int, seq: int) -> HttpResponse
             data=request.body,
         )
     except ValidationError as error:
-        return JsonResponse({"error": _first_error(error), "code": error.code}, status=422)
+        return JsonResponse({"error": first_error(error), "code": error.code}, status=422)
     except PermissionDenied:
         raise Http404 from None
     recording.refresh_from_db(fields=["audio_seconds"])
@@ -258,9 +231,9 @@ def _recording_post(
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        action(recording=recording, **_acting(request))
+        action(recording=recording, **acting(request))
     except ValidationError as error:
-        messages.error(request, _first_error(error))
+        messages.error(request, first_error(error))
     except PermissionDenied:
         raise Http404 from None
     return _after_action(request, recording)
@@ -278,11 +251,9 @@ def recording_cancel(request: PracticeRequest, pk: int) -> HttpResponse:
     if not services.may_record(request.membership, recording.appointment):
         raise Http404
     if request.method != "POST":
-        return _no_store(
-            render(request, "sessions/recording_cancel.html", {"recording": recording})
-        )
+        return no_store(render(request, "sessions/recording_cancel.html", {"recording": recording}))
     try:
-        services.recording_cancel(recording=recording, **_acting(request))
+        services.recording_cancel(recording=recording, **acting(request))
     except PermissionDenied:
         raise Http404 from None
     messages.success(request, _("The recording was cancelled and its audio deleted."))
@@ -309,10 +280,10 @@ def recording_speakers(request: PracticeRequest, pk: int) -> HttpResponse:
             services.speakers_name(
                 recording=recording,
                 names=names,
-                **_acting(request),
+                **acting(request),
             )
         except ValidationError as error:
-            messages.error(request, _first_error(error))
+            messages.error(request, first_error(error))
         else:
             messages.success(request, _("Speakers saved."))
     else:
@@ -333,7 +304,7 @@ def segment_edit(request: PracticeRequest, pk: int, segment: int) -> HttpRespons
         template = "sessions/recording_segment.html"
         if wants_fragment(request):
             template += "#segment"
-        return _no_store(render(request, template, context, status=status))
+        return no_store(render(request, template, context, status=status))
 
     if request.method == "POST":
         form = SegmentForm(request.POST, recording=recording)
@@ -343,10 +314,10 @@ def segment_edit(request: PracticeRequest, pk: int, segment: int) -> HttpRespons
                     segment=item,
                     text=form.cleaned_data["text"],
                     speaker=form.cleaned_data["speaker"],
-                    **_acting(request),
+                    **acting(request),
                 )
             except ValidationError as error:
-                form.add_error("text", _first_error(error))
+                form.add_error("text", first_error(error))
             else:
                 if not request.htmx:
                     url = reverse("sessions:recording", args=[recording.pk])
