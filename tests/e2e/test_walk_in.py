@@ -168,7 +168,11 @@ def test_a_walk_in_over_another_appointment_is_refused(
     tz = ZoneInfo(practice.time_zone)
     # One of Bruno's appointments that has already started (a recorded demo session).
     taken = (
-        Appointment.objects.filter(therapist=bruno, starts_at__lt=timezone.now())
+        # Started at least 20 minutes ago: the walk-in below starts 20 minutes into it,
+        # and a walk-in must have started already.
+        Appointment.objects.filter(
+            therapist=bruno, starts_at__lt=timezone.now() - timedelta(minutes=20)
+        )
         .taking_time()
         .select_related("patient")
         .latest("starts_at")
