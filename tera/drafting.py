@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 QUICK_NOTES = 0  # the source number that stands for the therapist's quick notes
 MAX_STATEMENTS = 12
+MAX_STATEMENT = 400  # characters
 LANGUAGE_NAMES = {"en": "English", "pt-br": "Brazilian Portuguese", "pt": "Portuguese"}
 
 SYSTEM = (
@@ -92,7 +93,9 @@ STATEMENTS = {
     "items": {
         "type": "object",
         "properties": {
-            "text": {"type": "string", "minLength": 1, "maxLength": 1000},
+            # A statement is a sentence or two. The bound also ends a string a small model
+            # would run on with until LLM_MAX_TOKENS (a grammar-constrained server keeps it).
+            "text": {"type": "string", "minLength": 1, "maxLength": MAX_STATEMENT},
             "sources": {"type": "array", "maxItems": 10, "items": {"type": "integer"}},
         },
         "required": ["text", "sources"],
