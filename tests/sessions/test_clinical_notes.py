@@ -651,3 +651,13 @@ def test_a_stalled_draft_is_queued_again_and_finishes_once(
     # A duplicate delivery of the same task changes nothing either.
     assert drafting.draft_note(note.pk, NoteVersionKind.DRAFT, therapist.pk) is None
     assert note.versions.count() == 1
+
+
+@pytest.mark.parametrize(("persona", "shown"), [("therapist", True), ("assistant", False)])
+def test_the_appointment_dialog_links_to_its_notes_for_who_may_draft(
+    persona, shown, request, client_for, appointment
+):
+    client = client_for(request.getfixturevalue(persona))
+    dialog = client.get(reverse("sessions:appointment_edit", args=[appointment.pk]))
+    link = reverse("sessions:notes", args=[appointment.pk])
+    assert (f'href="{link}"' in dialog.content.decode()) is shown
