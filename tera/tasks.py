@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tera import drafting, transcription
+from tera import drafting, indexing, transcription
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -41,3 +41,8 @@ def clinical_note_assist(proposal_id: int) -> bool:
 @shared_task
 def clinical_notes_resume() -> dict[str, list[int]]:
     return drafting.resume_stalled()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def index_source(kind: str, source_id: int) -> int:
+    return indexing.index_source(kind, source_id)

@@ -34,6 +34,8 @@ from sessions.services.recordings import (
     recording_audio_delete,
 )
 from tera import speakers, speech
+from tera.indexing import queue_index
+from tera.models import SourceKind
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +189,7 @@ def _finish(recording_id: int, language: str, labelled: list[speakers.LabelledSe
         recording.finished_at = timezone.now()
         recording.save(update_fields=["status", "progress", "detected_language", "finished_at"])
         recording_audio_delete(recording)
+        queue_index(SourceKind.TRANSCRIPT, recording.pk)
 
 
 def _fail(recording_id: int, reason: str, *, final: bool) -> None:

@@ -5,4 +5,5 @@ from tera import views
 app_name = "tera"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("search/", views.search, name="search"),
 ]

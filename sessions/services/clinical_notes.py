@@ -43,6 +43,8 @@ from sessions.models import (
 from sessions.note_templates import BUILTINS
 from sessions.services.recordings import may_record
 from sessions.services.records import require_treats, session_update
+from tera.indexing import queue_index
+from tera.models import SourceKind
 
 MAX_INSTRUCTION = 500
 
@@ -348,6 +350,7 @@ def proposal_decide(
         ip=ip,
         data={"version": version.number, "sections": chosen},
     )
+    queue_index(SourceKind.CLINICAL_NOTE, note.pk)
     return version
 
 
@@ -394,6 +397,7 @@ def note_section_edit(
         ip=ip,
         data={"version": version.number, "section": key},
     )
+    queue_index(SourceKind.CLINICAL_NOTE, note.pk)
     return version
 
 

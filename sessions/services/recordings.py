@@ -43,6 +43,8 @@ from sessions.models import (
     TranscriptSegmentRevision,
 )
 from sessions.services.records import require_treats
+from tera.indexing import queue_index
+from tera.models import SourceKind
 
 UPLOAD_EXTENSIONS = ("wav", "mp3", "m4a", "ogg", "oga", "opus", "webm")
 # The recorder stops at the limit by its own clock; its last piece may run a little over.
@@ -448,6 +450,7 @@ def transcript_segment_edit(
         ip=ip,
         data={"segment": segment.pk, "fields": changed},
     )
+    queue_index(SourceKind.TRANSCRIPT, segment.recording_id)
     return segment
 
 
@@ -471,3 +474,4 @@ def speakers_name(
         speaker.role, speaker.name = role, name.strip()
         speaker.save(update_fields=["role", "name"])
     _audit(recording, actor=actor, action="transcript.speakers", ip=ip)
+    queue_index(SourceKind.TRANSCRIPT, recording.pk)

@@ -36,6 +36,8 @@ from sessions.models import (
     SessionNoteRevision,
 )
 from sessions.services.appointments import Booking, appointment_book
+from tera.indexing import queue_index
+from tera.models import SourceKind
 from therapies.formbuilder import validate_values
 from therapies.models import TherapyType
 
@@ -140,6 +142,12 @@ def _create(
         ip=ip,
         data={"appointment": appointment.pk},
     )
+    # Tera: the note, and the appointment's transcripts and AI notes (now of a session).
+    queue_index(SourceKind.SESSION_NOTE, session.pk)
+    for recording_id in appointment.recordings.values_list("pk", flat=True):
+        queue_index(SourceKind.TRANSCRIPT, recording_id)
+    for note_id in appointment.clinical_notes.values_list("pk", flat=True):
+        queue_index(SourceKind.CLINICAL_NOTE, note_id)
     return session
 
 
@@ -287,6 +295,7 @@ def session_update(
     _audit(
         practice, session, actor=actor, action="session_note.edit", ip=ip, data={"fields": fields}
     )
+    queue_index(SourceKind.SESSION_NOTE, session.pk)
     return fields
 
 
@@ -331,6 +340,7 @@ def session_amend(
         ip=ip,
         data={"amendment": amendment.pk},
     )
+    queue_index(SourceKind.SESSION_NOTE, session.pk)
     return amendment
 
 

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Self
+
+from practice.querysets import PracticeQuerySet
+
+if TYPE_CHECKING:
+    from practice.models import Membership
+    from tera.models import Chunk  # noqa: F401
+
+
+class ChunkQuerySet(PracticeQuerySet["Chunk"]):
+    def visible_to(self, membership: Membership) -> Self:
+        """The note barrier, inside the SQL of every retrieval: Owners search the whole
+        practice, Therapists their own patients, Assistants nothing."""
+        from sessions.querysets import clinical_scope
+
+        return clinical_scope(self, membership, patient="patient")
