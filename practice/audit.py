@@ -22,7 +22,7 @@ from patients.models import Patient
 from practice.models import AuditEvent, Practice, User
 
 # Reads and writes of what was said or written in a session.
-CLINICAL_PREFIXES = ("session_note.", "transcript.", "clinical_note.")
+CLINICAL_PREFIXES = ("session_note.", "transcript.", "clinical_note.", "tera.")
 
 # Grouped as the action menu shows them. Codes are "<object>.<verb>", written once in a
 # service and never renamed: old rows keep them.
@@ -67,6 +67,12 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "clinical_note.export_pdf": _("Exported a clinical note as PDF"),
             "clinical_note.export_docx": _("Exported a clinical note as DOCX"),
             "clinical_note.export_text": _("Copied a clinical note as text"),
+        },
+    ),
+    (
+        _("Tera"),
+        {
+            "tera.search": _("Searched the notes with Tera"),
         },
     ),
     (

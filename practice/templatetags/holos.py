@@ -41,6 +41,24 @@ def highlight(text: str, query: str) -> str:
 
 
 @register.filter
+def highlight_words(text: str, query: str) -> str:
+    """`text`, escaped, with the words that begin with a word of `query` (3 letters or
+    more: "sleep" marks "sleeping") in <mark>: a semantic match shares meaning, not always
+    a phrase, so each word the two share is shown."""
+    stems = sorted(set(re.findall(r"\w{3,}", query.lower())), key=len, reverse=True)
+    if not stems:
+        return conditional_escape(text)
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, stems)) + r")\w*", re.IGNORECASE)
+    out, last = [], 0
+    for match in pattern.finditer(str(text)):
+        out.append(conditional_escape(str(text)[last : match.start()]))
+        out.append(format_html("<mark>{}</mark>", match.group(0)))
+        last = match.end()
+    out.append(conditional_escape(str(text)[last:]))
+    return mark_safe("".join(out))  # noqa: S308 - every piece is escaped
+
+
+@register.filter
 def clock(seconds: float | int | None) -> str:
     """Seconds as m:ss, or h:mm:ss from an hour on."""
     total = int(seconds or 0)

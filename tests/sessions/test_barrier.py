@@ -36,6 +36,8 @@ from sessions.models import (
     TranscriptSegment,
     TranscriptSegmentRevision,
 )
+from tera.indexing import index_source
+from tera.models import SourceKind
 from tests.conftest import PracticeObjects, login
 from tests.factories import (
     AppointmentFactory,
@@ -125,6 +127,8 @@ def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObj
         text_before=CANARY_SEGMENT_OLD,
         text_after=segment.text,
     )
+    # Tera's index holds the note (and its amendment) too.
+    index_source(SourceKind.SESSION_NOTE, session.pk)
     live = RecordingFactory(appointment=session.appointment)
     LiveText.objects.create(practice=clinic, recording=live, seq=0, text=CANARY_LIVE)
     # An AI-drafted note: an earlier version, the newest with a suggested value, the
@@ -200,6 +204,7 @@ def _urls(objects: PracticeObjects) -> list[str]:
         reverse("sessions:segment_edit", args=[objects.recording.pk, objects.segment.pk])
         + "?cancel=1",
         reverse("sessions:note", args=[objects.clinical_note.pk]) + "?version=1",
+        reverse("tera:search") + "?q=what+she+said+twice",
         reverse("sessions:note", args=[objects.clinical_note.pk + 1]) + "?part=progress",
         reverse("sessions:notes", args=[objects.appointment.pk])
         + f"?recording={objects.recording.pk}",
@@ -272,6 +277,8 @@ def test_the_notes_readers_do_see_the_canaries(persona, request, client, planted
     assert CANARY_STREAM in drafting.content.decode()
     for route in ("sessions:note_export_pdf", "sessions:note_export_text"):
         assert CANARY_AI_NOTE in _text(client.get(reverse(route, args=[note.pk])))
+    found = client.get(reverse("tera:search") + "?q=what+she+said+twice").content.decode()
+    assert CANARY_NOTE in found and CANARY_AMEND in found
     docx = client.get(reverse("sessions:note_export_docx", args=[note.pk])).content
     assert CANARY_AI_NOTE in _docx_text(docx)
 
