@@ -66,26 +66,27 @@ def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code.lower(), code)
 
 
-def transcript_lines(segments: Iterable[Any]) -> list[Line]:
-    """Segments (with `speaker` selected) in order, numbered from 1."""
+def transcript_lines(segments: Iterable[Any], *, unknown: str = "Unknown") -> list[Line]:
+    """Segments (with `speaker` selected) in order, numbered from 1; a segment without a
+    speaker is said by `unknown`."""
     return [
-        Line(i, s.pk, str(s.speaker) if s.speaker_id else "Unknown", " ".join(s.text.split()))
+        Line(i, s.pk, str(s.speaker) if s.speaker_id else unknown, " ".join(s.text.split()))
         for i, s in enumerate(segments, start=1)
     ]
 
 
-def render_transcript(lines: list[Line], budget: int) -> tuple[str, bool]:
-    """The transcript as the prompt shows it, cut at `budget` characters (whole lines);
-    True when lines were left out."""
-    shown: list[str] = []
+def render_transcript(lines: list[Line], budget: int) -> tuple[str, list[Line]]:
+    """The transcript as the prompt shows it, cut at `budget` characters (whole lines),
+    and the lines it shows: fewer than `lines` when the rest was left out."""
+    rendered: list[str] = []
     used = 0
     for line in lines:
         text = f"[{line.number}] {line.speaker}: {line.text}"
         if used + len(text) + 1 > budget:
-            return "\n".join(shown), True
-        shown.append(text)
+            break
+        rendered.append(text)
         used += len(text) + 1
-    return "\n".join(shown), False
+    return "\n".join(rendered), lines[: len(rendered)]
 
 
 # --- Schemas -------------------------------------------------------------------------------
@@ -313,11 +314,13 @@ def statements_from_text(text: str, before: Sequence[Mapping[str, Any]]) -> list
 
 
 # --- Running it (Celery tasks call these) --------------------------------------------------
-def _lines_of(note: Any) -> list[Line]:
+def note_lines(note: Any, *, unknown: str = "Unknown") -> list[Line]:
+    """The lines of a note's transcript, numbered as its prompts number them (the page
+    shows a statement's sources by these numbers too)."""
     if note.recording_id is None:
         return []
     segments = note.recording.segments.select_related("speaker").order_by("position")
-    return transcript_lines(segments)
+    return transcript_lines(segments, unknown=unknown)
 
 
 def _fields_of(note: Any) -> list[dict[str, Any]]:
@@ -353,9 +356,10 @@ def draft_note(note_id: int, kind: str, author_id: int | None) -> int | None:
     )
     if note is None:
         return None
-    lines = _lines_of(note)
+    lines = note_lines(note)
     fields = _fields_of(note)
-    transcript, truncated = render_transcript(lines, settings.LLM_PROMPT_CHARS)
+    transcript, shown = render_transcript(lines, settings.LLM_PROMPT_CHARS)
+    truncated = len(shown) < len(lines)
     messages = draft_messages(
         title=note.title,
         sections=note.sections,
@@ -365,7 +369,6 @@ def draft_note(note_id: int, kind: str, author_id: int | None) -> int | None:
         language=note.language,
     )
     schema = draft_schema(note.sections, fields)
-    shown = [line for line in lines if f"[{line.number}] " in transcript]
 
     def check(answer: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -437,9 +440,8 @@ def assist_note(proposal_id: int) -> bool:
     if proposal is None:
         return False
     note = proposal.note
-    lines = _lines_of(note)
-    transcript, _truncated = render_transcript(lines, settings.LLM_PROMPT_CHARS)
-    shown = [line for line in lines if f"[{line.number}] " in transcript]
+    lines = note_lines(note)
+    transcript, shown = render_transcript(lines, settings.LLM_PROMPT_CHARS)
     numbers = {line.segment_id: line.number for line in lines}
     current = proposal.base.section_list
     targets = [s for s in current if not proposal.section_key or s["key"] == proposal.section_key]

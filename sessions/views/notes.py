@@ -39,11 +39,10 @@ from sessions.models import (
     ProposalStatus,
     Recording,
     RecordingStatus,
-    TranscriptSegment,
 )
 from sessions.services import clinical_notes as services
 from sessions.views.common import acting, first_error, no_store, recordable_appointment
-from tera.drafting import is_supported
+from tera.drafting import Line, is_supported, note_lines
 from therapies.formbuilder import value_text
 
 treating_only = role_required(Role.OWNER, Role.THERAPIST, hide=True)
@@ -52,7 +51,7 @@ treating_only = role_required(Role.OWNER, Role.THERAPIST, hide=True)
 def _note(request: PracticeRequest, pk: int) -> ClinicalNote:
     return get_object_or_404(
         ClinicalNote.objects.visible_to(request.membership).select_related(
-            "appointment__therapy_type", "appointment__session", "patient", "therapist"
+            "appointment__therapy_type", "appointment__session", "patient", "therapist", "recording"
         ),
         pk=pk,
     )
@@ -121,21 +120,13 @@ def appointment_notes(request: PracticeRequest, pk: int) -> HttpResponse:
 
 # --- One note ------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SourceLine:
-    number: int
-    speaker: str
-    text: str
-    start: float
-
-
-@dataclass(frozen=True)
 class ShownStatement:
     text: str
     supported: bool
     from_notes: bool
     rejected: list[int]
     origin: str
-    sources: list[SourceLine]
+    sources: list[Line]
 
 
 @dataclass(frozen=True)
@@ -146,23 +137,13 @@ class ShownSection:
     flagged: int
 
 
-def _lines(note: ClinicalNote) -> dict[int, SourceLine]:
-    """The transcript's segments by id, numbered as the prompt numbered them."""
-    if note.recording_id is None:
-        return {}
-    segments = TranscriptSegment.objects.filter(recording_id=note.recording_id).select_related(
-        "speaker"
-    )
-    return {
-        s.pk: SourceLine(
-            i, str(s.speaker) if s.speaker_id else _("Unknown speaker"), s.text, s.start
-        )
-        for i, s in enumerate(segments.order_by("position"), start=1)
-    }
+def _lines(note: ClinicalNote) -> dict[int, Line]:
+    """The transcript's lines by segment id, numbered as the prompt numbered them."""
+    return {line.segment_id: line for line in note_lines(note, unknown=_("Unknown speaker"))}
 
 
 def _shown_sections(
-    sections: Iterable[dict[str, Any]], lines: dict[int, SourceLine]
+    sections: Iterable[dict[str, Any]], lines: dict[int, Line]
 ) -> list[ShownSection]:
     shown = []
     for section in sections:
@@ -207,7 +188,7 @@ def _section_text(section: dict[str, Any]) -> str:
     return "\n".join(s["text"] for s in section["statements"])
 
 
-def _proposal_diffs(proposal: NoteProposal, lines: dict[int, SourceLine]) -> list[dict[str, Any]]:
+def _proposal_diffs(proposal: NoteProposal, lines: dict[int, Line]) -> list[dict[str, Any]]:
     current = {s["key"]: s for s in proposal.base.section_list}
     diffs = []
     for section in proposal.sections:

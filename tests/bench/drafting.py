@@ -343,7 +343,8 @@ def build_prompt(lines: list[Line], args: argparse.Namespace, base: str) -> Prom
     soap = BUILTINS["soap"]
     sections = soap.section_dicts()
     fields = fields_asked(args)
-    text, truncated = render_transcript(lines, settings.LLM_PROMPT_CHARS)
+    text, shown = render_transcript(lines, settings.LLM_PROMPT_CHARS)
+    truncated = len(shown) < len(lines)
     messages = draft_messages(
         title=str(soap.name),
         sections=sections,

@@ -43,7 +43,8 @@ def test_transcript_lines_number_from_one_and_name_speakers():
 
 
 def test_render_transcript_cuts_at_a_whole_line_and_says_so():
-    text, truncated = drafting.render_transcript(LINES, budget=10_000)
+    text, shown = drafting.render_transcript(LINES, budget=10_000)
+    truncated = len(shown) < len(LINES)
     assert text.splitlines() == [
         "[1] Therapist: How did you sleep this week?",
         "[2] Patient: Badly, I woke up at four every night.",
@@ -51,9 +52,11 @@ def test_render_transcript_cuts_at_a_whole_line_and_says_so():
     ]
     assert not truncated
     two = text.splitlines()[:2]
-    text, truncated = drafting.render_transcript(LINES, budget=sum(len(t) + 1 for t in two))
+    text, shown = drafting.render_transcript(LINES, budget=sum(len(t) + 1 for t in two))
+    truncated = len(shown) < len(LINES)
     assert text.splitlines() == two
     assert truncated
+    assert shown == LINES[:2]
 
 
 def test_draft_messages_carry_sections_fields_notes_transcript_and_language():
