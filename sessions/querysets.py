@@ -95,6 +95,10 @@ class SessionQuerySet(PracticeQuerySet["Session"]):
             patient__in=Patient.objects.visible_to(membership)
         )
 
+    def id_of_appointment(self, appointment_id: int) -> int | None:
+        """The id of the session an appointment became, or None while it is not recorded."""
+        return self.filter(appointment_id=appointment_id).values_list("pk", flat=True).first()
+
     def newest_first(self) -> Self:
         return self.order_by("-starts_at", "-pk")
 

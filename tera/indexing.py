@@ -62,11 +62,7 @@ def _transcript(pk: int) -> Source | None:
         f"{segment.speaker or ''}: {segment.text}"
         for segment in recording.segments.select_related("speaker").order_by("position")
     ]
-    session_id = (
-        Session.objects.filter(appointment_id=recording.appointment_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
+    session_id = Session.objects.id_of_appointment(recording.appointment_id)
     return Source(recording.practice_id, recording.patient_id, session_id, "\n".join(lines))
 
 
@@ -82,11 +78,7 @@ def _clinical_note(pk: int) -> Source | None:
         for section in version.section_list
         if section["statements"]
     )
-    session_id = (
-        Session.objects.filter(appointment_id=note.appointment_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
+    session_id = Session.objects.id_of_appointment(note.appointment_id)
     return Source(note.practice_id, note.patient_id, session_id, text)
 
 

@@ -96,14 +96,6 @@ def _require_may_draft(practice: Practice, actor: User, appointment: Appointment
     return membership
 
 
-def _session_id(note: ClinicalNote) -> int | None:
-    return (
-        Session.objects.filter(appointment_id=note.appointment_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
 def _audit(
     note: ClinicalNote,
     *,
@@ -118,7 +110,7 @@ def _audit(
         action=action,
         target=note,
         patient_id=note.patient_id,
-        session_id=_session_id(note),
+        session_id=Session.objects.id_of_appointment(note.appointment_id),
         ip=ip,
         data=data,
     )

@@ -344,6 +344,9 @@ def detail(request: PracticeRequest, pk: int) -> HttpResponse:
         membership=request.membership, session=session, action="read", ip=client_ip(request)
     )
     payment = getattr(session, "payment", None)
+    clinical_notes = ClinicalNote.objects.visible_to(request.membership).filter(
+        appointment_id=session.appointment_id
+    )
     context = {
         "session": session,
         "patient": session.patient,
@@ -360,14 +363,9 @@ def detail(request: PracticeRequest, pk: int) -> HttpResponse:
         ),
         "may_record": may_record(request.membership, session.appointment),
         # AI-drafted notes (the same barrier), and each of their versions for the history.
-        "clinical_notes": ClinicalNote.objects.visible_to(request.membership).filter(
-            appointment_id=session.appointment_id
-        ),
-        "note_versions": ClinicalNoteVersion.objects.filter(
-            note__in=ClinicalNote.objects.visible_to(request.membership).filter(
-                appointment_id=session.appointment_id
-            )
-        )
+        "clinical_notes": clinical_notes,
+        # Versions are read through their notes, which are scoped above.
+        "note_versions": ClinicalNoteVersion.objects.filter(note__in=clinical_notes)
         .select_related("note", "author")
         .order_by("-created_at", "-pk"),
         "may_draft": may_draft(request.membership, session.appointment),
