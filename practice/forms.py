@@ -216,6 +216,13 @@ class PracticeSettingsForm(forms.ModelForm):
         return hours
 
 
+class PlanForm(forms.ModelForm):
+    class Meta:
+        model = Practice
+        fields = ("plan",)
+        widgets = {"plan": forms.RadioSelect}
+
+
 class AccountForm(forms.ModelForm):
     class Meta:
         model = User

@@ -231,3 +231,22 @@ def membership_set_active(
         target=membership,
     )
     return membership
+
+
+def practice_change_plan(*, practice: Practice, actor: User, plan: str) -> bool:
+    """Switch the practice's plan (no billing yet). Nothing is deleted either way: a
+    practice back on Free keeps its notes and Tera's index, and Tera's pages say how to
+    turn it on again. Returns whether the plan changed."""
+    before = practice.plan
+    if plan == before:
+        return False
+    Practice.objects.filter(pk=practice.pk).update(plan=plan)
+    practice.plan = plan
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action="practice.plan",
+        target=practice,
+        data={"before": before, "after": plan},
+    )
+    return True

@@ -42,6 +42,7 @@ practice = (
         path("new/", views.practice_new, name="new"),
         path("<int:pk>/switch/", views.practice_switch, name="switch"),
         path("settings/", views.practice_settings, name="settings"),
+        path("settings/plan/", views.practice_plan, name="plan"),
         path("members/", views.members, name="members"),
         path("members/invite/", views.member_invite, name="member_invite"),
         path("members/<int:pk>/role/", views.member_role, name="member_role"),

@@ -10,6 +10,7 @@ from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
@@ -22,12 +23,13 @@ from practice.forms import (
     EmailAuthenticationForm,
     InvitationForm,
     MembershipRoleForm,
+    PlanForm,
     PracticeSettingsForm,
     SignUpForm,
 )
 from practice.http import MaybePracticeRequest, PracticeRequest, wants_fragment
 from practice.middleware import SESSION_KEY
-from practice.models import AuditEvent, Invitation, Membership, Role, User
+from practice.models import AuditEvent, Invitation, Membership, Plan, Practice, Role, User
 from practice.permissions import owner_objects, owner_required, practice_required
 
 # --- Home and practice choice ---------------------------------------------------------
@@ -200,7 +202,28 @@ def practice_settings(request: PracticeRequest) -> HttpResponse:
         )
         messages.success(request, _("Practice settings saved."))
         return redirect("practice:settings")
-    return render(request, "practice/settings.html", {"form": form})
+    plan_form = PlanForm(instance=request.practice)
+    return render(request, "practice/settings.html", {"form": form, "plan_form": plan_form})
+
+
+@require_POST
+@owner_required
+def practice_plan(request: PracticeRequest) -> HttpResponse:
+    form = PlanForm(request.POST, instance=Practice(plan=request.practice.plan))
+    if not form.is_valid():
+        messages.error(request, _("Choose Free or Pro."))
+        return redirect("practice:settings")
+    if services.practice_change_plan(
+        practice=request.practice, actor=request.user, plan=form.cleaned_data["plan"]
+    ):
+        if request.practice.plan == Plan.PRO:
+            messages.success(request, _("Your practice is on Pro: Tera’s insights are on."))
+        else:
+            messages.success(request, _("Your practice is on Free. Nothing was deleted."))
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("practice:settings")
 
 
 def _members_context(request: PracticeRequest) -> dict[str, object]:
