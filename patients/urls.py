@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/", views.profile, {"tab": "overview"}, name="detail"),
     path("<int:pk>/sessions/", views.profile, {"tab": "sessions"}, name="sessions"),
     path("<int:pk>/payments/", views.profile, {"tab": "payments"}, name="payments"),
+    path("<int:pk>/insights/", views.profile, {"tab": "insights"}, name="insights"),
     path("<int:pk>/edit/", views.edit, name="edit"),
     path("<int:pk>/archive/", views.archive, name="archive"),
     path("<int:pk>/restore/", views.restore, name="restore"),

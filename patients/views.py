@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +29,7 @@ from practice.permissions import practice_required
 from practice.selectors import treating_users
 from practice.services import audit_record
 from sessions.selectors import patient_sessions
+from tera.insights import audit_briefing_read, briefing_context, next_appointment, patient_insights
 
 PAGE_SIZE = 25
 
@@ -191,12 +192,14 @@ class Tab:
     key: str
     label: str | Promise
     url_name: str
+    clinical: bool = False  # only for members who may read the patient's notes
 
 
 TABS = (
     Tab("overview", gettext_lazy("Overview"), "patients:detail"),
     Tab("sessions", gettext_lazy("Sessions"), "patients:sessions"),
     Tab("payments", gettext_lazy("Payments"), "patients:payments"),
+    Tab("insights", gettext_lazy("Insights"), "patients:insights", clinical=True),
 )
 
 
@@ -232,22 +235,49 @@ def _sessions_context(request: PracticeRequest, patient: Patient) -> dict[str, o
     }
 
 
+def _insights_context(request: PracticeRequest, patient: Patient) -> dict[str, object]:
+    context = patient_insights(request.membership, patient)
+    if "tera_off" not in context:
+        audit_record(
+            practice=request.practice,
+            actor=request.user,
+            action="tera.insights",
+            target=patient,
+            patient_id=patient.pk,
+            ip=client_ip(request),
+        )
+    return context
+
+
 @practice_required
 @vary_on_headers("HX-Request")
 @never_cache
 def profile(request: PracticeRequest, pk: int, tab: str) -> HttpResponse:
     """One patient, with the tab `tab`; an htmx tab click gets only the tab's panel."""
     patient = _patient(request, pk)
+    # Patients a member may see are the ones whose notes they may read, if they treat any.
+    clinical = request.membership.treats_patients
+    tabs = [t for t in TABS if clinical or not t.clinical]
+    if tab not in {t.key for t in tabs}:
+        raise Http404
     context: dict[str, object] = {
         "patient": patient,
         "tab": tab,
-        "tabs": [(t, reverse(t.url_name, kwargs={"pk": patient.pk})) for t in TABS],
+        "tabs": [(t, reverse(t.url_name, kwargs={"pk": patient.pk})) for t in tabs],
         "age": patient.age_on(timezone.localdate()),
     }
     if tab == "overview":
         context.update(_consent_context(patient))
+        if clinical:
+            briefing = briefing_context(
+                request.membership, next_appointment(request.membership, patient)
+            )
+            audit_briefing_read(request.membership, briefing, ip=client_ip(request))
+            context.update(briefing)
     elif tab == "sessions":
         context.update(_sessions_context(request, patient))
+    elif tab == "insights":
+        context.update(_insights_context(request, patient))
     else:
         context.update(patient_payments(request.membership, patient))
     if wants_fragment(request):

@@ -73,6 +73,10 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
         _("Tera"),
         {
             "tera.search": _("Searched the notes with Tera"),
+            "tera.summary": _("Asked Tera for a treatment summary"),
+            "tera.insights": _("Read Tera’s insights about a patient"),
+            "tera.briefing": _("Read a pre-session briefing"),
+            "tera.briefing_prepare": _("Asked Tera to prepare a briefing now"),
         },
     ),
     (
@@ -144,6 +148,7 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
         {
             "practice.create": _("Created the practice"),
             "practice.update": _("Changed the practice settings"),
+            "practice.plan": _("Changed the practice’s plan"),
             "membership.create": _("Added a member"),
             "membership.role_change": _("Changed a member’s role"),
             "membership.activate": _("Reactivated a member"),

@@ -164,6 +164,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tera.tasks.clinical_notes_resume",
         "schedule": crontab(minute="*/5"),
     },
+    # Briefings are ready before the therapist opens the appointment; an unchanged one
+    # costs a few queries.
+    "briefings-upcoming": {
+        "task": "tera.tasks.briefings_upcoming",
+        "schedule": crontab(minute="*/15"),
+    },
 }
 # The live transcript has a worker of its own, so a long final pass never delays it.
 CELERY_TASK_ROUTES = {"tera.tasks.recording_transcribe_chunk": {"queue": "live"}}
@@ -230,6 +236,8 @@ LLM_EMBEDDED_THREADS = env.int("LLM_EMBEDDED_THREADS", default=0)
 # sentence-transformers folder of a 384-dimension model.
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="")
 EMBEDDING_CPU_THREADS = env.int("EMBEDDING_CPU_THREADS", default=0)  # 0: torch's default
+# Pre-session briefings are prepared for appointments starting within this many hours.
+BRIEFING_AHEAD = timedelta(hours=env.int("BRIEFING_HOURS_AHEAD", default=36))
 
 # --- Accounts ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "practice.User"

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
 from practice.models import PracticeOwned
 from tera.embeddings import DIMENSIONS
-from tera.querysets import ChunkQuerySet
+from tera.querysets import ChunkQuerySet, InsightQuerySet
 
 
 class SourceKind(models.TextChoices):
@@ -56,3 +57,72 @@ class Chunk(PracticeOwned):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.source_id} #{self.position}"
+
+
+class InsightKind(models.TextChoices):
+    SUMMARY = "summary", _("Treatment summary")
+    BRIEFING = "briefing", _("Pre-session briefing")
+
+
+class InsightStatus(models.TextChoices):
+    PREPARING = "preparing", _("Preparing")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+class Insight(PracticeOwned):
+    """What Tera wrote about one patient from their indexed notes: the treatment summary
+    (one per patient, rewritten on request) or the briefing before one appointment
+    (prepared ahead by a beat job). Written by tera.insights only. Clinical: read only
+    through `Insight.objects.visible_to` (the note barrier, checked at every read: a
+    briefing is never shown to anyone the barrier would not show its notes to).
+
+    `content` keeps the last good answer while a new one is prepared; `inputs` is a hash
+    of the prompt it was written from, so an unchanged briefing is not asked for again."""
+
+    kind = models.CharField(max_length=8, choices=InsightKind.choices)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    appointment = models.ForeignKey(
+        "therapy_sessions.Appointment", on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=InsightStatus.choices, default=InsightStatus.PREPARING
+    )
+    content = models.JSONField(default=dict, blank=True)
+    failure = models.CharField(max_length=300, blank=True)
+    inputs = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    stream_tokens = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    prepared_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = InsightQuerySet.as_manager()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(kind="summary"),
+                name="one_summary_per_patient",
+            ),
+            models.UniqueConstraint(
+                fields=["appointment"],
+                condition=models.Q(kind="briefing"),
+                name="one_briefing_per_appointment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="summary", appointment__isnull=True)
+                | models.Q(kind="briefing", appointment__isnull=False),
+                name="briefing_has_appointment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} of patient {self.patient_id}"
+
+    @property
+    def is_preparing(self) -> bool:
+        return self.status == InsightStatus.PREPARING

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tera import drafting, indexing, transcription
+from tera import drafting, indexing, insights, transcription
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -46,3 +46,18 @@ def clinical_notes_resume() -> dict[str, list[int]]:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def index_source(kind: str, source_id: int) -> int:
     return indexing.index_source(kind, source_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def summary_prepare(insight_id: int, membership_id: int, language: str) -> bool:
+    return insights.prepare_summary(insight_id, membership_id, language)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def briefing_prepare(appointment_id: int) -> bool:
+    return insights.prepare_briefing(appointment_id)
+
+
+@shared_task
+def briefings_upcoming() -> list[int]:
+    return insights.upcoming_briefings()

@@ -18,7 +18,7 @@ from django.test import Client
 from patients.models import Patient
 from payments.models import Payment
 from practice.celery import app as celery_app
-from practice.models import Invitation, Membership, Practice, Role, User
+from practice.models import Invitation, Membership, Plan, Practice, Role, User
 from sessions.models import (
     Appointment,
     ClinicalNote,
@@ -112,6 +112,15 @@ def clinic(db) -> Practice:
 @pytest.fixture
 def other_practice(db) -> Practice:
     return PracticeFactory(name="Outra Prática", slug="outra-pratica")
+
+
+@pytest.fixture
+def pro(clinic, other_practice) -> Practice:
+    """Both practices on the Pro plan, which turns Tera's insights on; returns the clinic."""
+    for practice in (clinic, other_practice):
+        practice.plan = Plan.PRO
+        practice.save(update_fields=["plan"])
+    return clinic
 
 
 def _member(practice: Practice, role: Role, email: str, first: str) -> User:

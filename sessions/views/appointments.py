@@ -28,13 +28,15 @@ from django.utils.translation import ngettext
 from django_htmx.http import trigger_client_event
 
 from patients.models import Patient
-from practice.http import PracticeRequest, wants_fragment
+from practice.http import PracticeRequest, client_ip, wants_fragment
 from practice.permissions import practice_required
 from practice.selectors import treating_users
 from sessions import services
 from sessions.calendar import MONTH_ITEMS, View, build_grid, first_day_and_length, step, utc_bounds
 from sessions.forms import DATETIME_LOCAL, AppointmentForm, CancelForm, MoveForm
 from sessions.models import Appointment
+from sessions.views.common import no_store
+from tera.insights import audit_briefing_read, briefing_context
 
 CHANGED = "calendarChanged"  # the htmx event that makes the calendar reload itself
 PATIENT_OPTIONS = 50
@@ -238,7 +240,10 @@ def appointment_edit(request: PracticeRequest, pk: int) -> HttpResponse:
     )
     context = {"form": form, "appointment": appointment, "now": timezone.now()}
     if request.method != "POST":
-        return _form_response(request, context)
+        # The briefing Tera prepared ahead, for those who may read the patient's notes.
+        briefing = briefing_context(request.membership, appointment)
+        audit_briefing_read(request.membership, briefing, ip=client_ip(request))
+        return no_store(_form_response(request, context | briefing))
     if form.is_valid():
         booking = form.booking()
         try:

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from practice.models import Practice, User
+from practice.models import Plan, Practice, User
 from tera.indexing import index_source
 from tera.models import SourceKind
 from tests.e2e.conftest import shot, sign_in
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow  # the embedding model loads once per run
 def test_a_therapist_finds_a_session_by_meaning_and_opens_it(
     transactional_db, clinic: Practice, therapist: User, page: Page
 ) -> None:
-    clinic.language = "en"
-    clinic.save(update_fields=["language"])
+    clinic.language, clinic.plan = "en", Plan.PRO
+    clinic.save(update_fields=["language", "plan"])
     sessions = [
         SessionFactory(
             practice=clinic,

@@ -37,7 +37,7 @@ from sessions.models import (
     TranscriptSegmentRevision,
 )
 from tera.indexing import index_source
-from tera.models import SourceKind
+from tera.models import Insight, InsightKind, InsightStatus, SourceKind
 from tests.conftest import PracticeObjects, login
 from tests.factories import (
     AppointmentFactory,
@@ -69,6 +69,8 @@ CANARY_QUICK = "CanaryQuickNotes5a3c18"
 CANARY_PROPOSAL = "CanaryProposal77e0b2"
 CANARY_SUGGESTION = "CanarySuggestion2b6f4d"
 CANARY_STREAM = "CanaryStream93ad51"
+CANARY_SUMMARY = "CanarySummary6d2e80"
+CANARY_BRIEFING = "CanaryBriefing0c9a57"
 CANARIES = (
     CANARY_NOTE,
     CANARY_FIELD,
@@ -84,12 +86,14 @@ CANARIES = (
     CANARY_PROPOSAL,
     CANARY_SUGGESTION,
     CANARY_STREAM,
+    CANARY_SUMMARY,
+    CANARY_BRIEFING,
 )
 SKIPPED = {"accounts:logout"}  # would end the session the sweep runs in
 
 
 @pytest.fixture
-def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObjects:
+def planted(pro, clinic, owner, therapist, other_therapist, assistant) -> PracticeObjects:
     patient = PatientFactory(practice=clinic, full_name="Clara Luz", therapist=therapist)
     therapy = TherapyTypeFactory(practice=clinic, name="Reiki")
     session = SessionFactory(
@@ -165,13 +169,30 @@ def planted(clinic, owner, therapist, other_therapist, assistant) -> PracticeObj
         status=ClinicalNoteStatus.DRAFTING,
         stream_text=f'{{"sections": {{"subjective": [{{"text": "{CANARY_STREAM}',
     )
+    # Tera's treatment summary and the briefing before the next appointment.
+    upcoming = AppointmentFactory(practice=clinic, patient=patient, therapist=therapist)
+    Insight.objects.create(
+        practice=clinic,
+        patient=patient,
+        kind=InsightKind.SUMMARY,
+        status=InsightStatus.READY,
+        content={"claims": [{"text": f"Says {CANARY_SUMMARY}.", "sessions": [], "rejected": []}]},
+    )
+    Insight.objects.create(
+        practice=clinic,
+        patient=patient,
+        appointment=upcoming,
+        kind=InsightKind.BRIEFING,
+        status=InsightStatus.READY,
+        content={"key_points": [CANARY_BRIEFING], "open_items": [], "last_session": session.pk},
+    )
     return PracticeObjects(
         practice=clinic,
         membership=Membership.objects.get(practice=clinic, user=therapist),
         invitation=InvitationFactory(practice=clinic, invited_by=owner),
         patient=patient,
         therapy_type=therapy,
-        appointment=AppointmentFactory(practice=clinic, patient=patient, therapist=therapist),
+        appointment=upcoming,
         session=session,
         payment=session.payment,
         recording=segment.recording,
@@ -279,6 +300,16 @@ def test_the_notes_readers_do_see_the_canaries(persona, request, client, planted
         assert CANARY_AI_NOTE in _text(client.get(reverse(route, args=[note.pk])))
     found = client.get(reverse("tera:search") + "?q=what+she+said+twice").content.decode()
     assert CANARY_NOTE in found and CANARY_AMEND in found
+    insights = client.get(reverse("patients:insights", args=[planted.patient.pk]))
+    assert CANARY_SUMMARY in insights.content.decode()
+    assert CANARY_BRIEFING in insights.content.decode()
+    dialog = client.get(
+        reverse("sessions:appointment_edit", args=[planted.appointment.pk]),
+        headers={"HX-Request": "true"},
+    )
+    assert CANARY_BRIEFING in dialog.content.decode()
+    overview = client.get(reverse("patients:detail", args=[planted.patient.pk]))
+    assert CANARY_BRIEFING in overview.content.decode()
     docx = client.get(reverse("sessions:note_export_docx", args=[note.pk])).content
     assert CANARY_AI_NOTE in _docx_text(docx)
 

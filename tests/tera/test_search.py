@@ -18,7 +18,7 @@ CANARY = "CanarySearch8d02fa"
 
 
 @pytest.fixture
-def indexed(clinic, therapist):
+def indexed(pro, clinic, therapist):
     patient = PatientFactory(practice=clinic, therapist=therapist, full_name="Clara Luz")
     session = SessionFactory(
         practice=clinic,

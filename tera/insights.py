@@ -1,0 +1,536 @@
+"""Tera's insights about one patient, written by the LLM from the patient's indexed notes:
+the treatment summary over time and the briefing before an appointment.
+
+The barrier is inside every retrieval: the notes are read through
+`Chunk.objects.visible_to(membership)` of the member the insight is for (the one who
+asked for a summary; the appointment's therapist for a briefing), and the insight itself
+is read back only through `Insight.objects.visible_to` at every page view. Each claim
+names the sessions it comes from by the numbers the prompt showed ("[S3] 2026-05-04");
+`cite` keeps those that are sessions of the prompt (as session ids) and sets the rest
+aside as `rejected`, so the page can flag a claim that rests on nothing.
+
+Tasks take ids and log ids only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+
+from tera import llm
+from tera.drafting import MAX_STATEMENT, language_name
+from tera.llm import InvalidAnswer, LLMError
+from tera.models import Chunk, Insight, InsightKind, InsightStatus, SourceKind
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from patients.models import Patient
+    from practice.models import Membership, Practice
+    from sessions.models import Appointment
+
+log = logging.getLogger(__name__)
+
+MAX_CLAIMS = 10
+MAX_ITEMS = 6
+MIN_SESSION_BUDGET = 600  # characters of one session's notes, at least
+# Written notes first; a session's transcript only stands in when it has none.
+KIND_ORDER = (SourceKind.SESSION_NOTE, SourceKind.CLINICAL_NOTE, SourceKind.TRANSCRIPT)
+
+SYSTEM = (
+    "You are the clinical assistant of a therapist. You write only from the session notes "
+    "given: never add facts that are not there. Every item is one short sentence. Answer "
+    "only with JSON that follows the schema."
+)
+
+
+@dataclass(frozen=True)
+class SessionText:
+    """One session's notes as the prompt shows them, numbered from 1 (oldest)."""
+
+    number: int
+    session_id: int
+    day: date
+    text: str
+
+
+def plan_allows(practice: Practice) -> bool:
+    from practice.models import Plan
+
+    return practice.plan == Plan.PRO
+
+
+def session_texts(
+    chunks: QuerySet[Chunk], zone: ZoneInfo, budget: int
+) -> tuple[list[SessionText], bool]:
+    """The sessions' notes (newest first until `budget` characters are used, each session
+    getting a fair share), then numbered oldest first. True when something was left out."""
+    by_session: dict[int, dict[str, Any]] = {}
+    rows = chunks.filter(session__isnull=False).values_list(
+        "session_id", "session__starts_at", "kind", "text"
+    )
+    for session_id, starts_at, kind, text in rows.order_by(
+        "-session__starts_at", "kind", "source_id", "position"
+    ):
+        entry = by_session.setdefault(session_id, {"at": starts_at, "kinds": {}})
+        entry["kinds"].setdefault(kind, []).append(text)
+    if not by_session:
+        return [], False
+    share = max(MIN_SESSION_BUDGET, budget // len(by_session))
+    chosen: list[tuple[int, Any, str]] = []
+    used, cut = 0, False
+    for session_id, entry in by_session.items():  # newest first
+        kinds = entry["kinds"]
+        written = [k for k in KIND_ORDER[:2] if k in kinds] or [SourceKind.TRANSCRIPT]
+        text = "\n".join("\n".join(kinds[k]) for k in written)
+        allowed = min(share, budget - used)
+        if allowed < MIN_SESSION_BUDGET // 2:
+            cut = True
+            break
+        if len(text) > allowed:
+            text, cut = text[:allowed].rsplit(" ", 1)[0] + " …", True
+        chosen.append((session_id, entry["at"], text))
+        used += len(text)
+    chosen.reverse()
+    return [
+        SessionText(n, session_id, timezone.localtime(at, zone).date(), text)
+        for n, (session_id, at, text) in enumerate(chosen, start=1)
+    ], cut
+
+
+def render_sessions(sessions: Sequence[SessionText]) -> str:
+    return "\n\n".join(f"[S{s.number}] {s.day.isoformat()}\n{s.text}" for s in sessions)
+
+
+def _items_schema(max_items: int, *, cited: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "string", "maxLength": MAX_STATEMENT}
+    if cited:
+        item = {
+            "type": "object",
+            "properties": {
+                "text": item,
+                "sessions": {"type": "array", "items": {"type": "integer"}},
+            },
+            "required": ["text", "sessions"],
+        }
+    return {"type": "array", "maxItems": max_items, "items": item}
+
+
+def summary_schema() -> dict[str, Any]:
+    claims = _items_schema(MAX_CLAIMS, cited=True) | {"minItems": 1}
+    return {"type": "object", "properties": {"claims": claims}, "required": ["claims"]}
+
+
+def briefing_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "key_points": _items_schema(MAX_ITEMS, cited=False),
+            "open_items": _items_schema(MAX_ITEMS, cited=False),
+        },
+        "required": ["key_points", "open_items"],
+    }
+
+
+def summary_messages(sessions: str, language: str) -> llm.Messages:
+    user = "\n".join(
+        [
+            f"Summarise this patient's treatment over time in {language_name(language)}: "
+            "the reasons for coming, how things changed from session to session, what "
+            'helped, and where things stand now. Each claim lists in "sessions" the '
+            "numbers of the sessions it comes from (3 for [S3]).",
+            "",
+            "Session notes, oldest first:",
+            sessions,
+        ]
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def briefing_messages(session: str, language: str) -> llm.Messages:
+    user = "\n".join(
+        [
+            f"The therapist sees this patient again soon. In {language_name(language)}, "
+            "give the key points of the last session, and the open items to follow up "
+            "(homework, things left unsaid, plans made).",
+            "",
+            "Notes of the last session:",
+            session,
+        ]
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def cite(raw: Sequence[Mapping[str, Any]], sessions: Sequence[SessionText]) -> list[dict[str, Any]]:
+    """The claims with the sessions they cite that the prompt showed (`sessions`: id and
+    day) and the numbers that are none of them (`rejected`). Empty claims are
+    dropped; InvalidAnswer when none is left."""
+    by_number = {s.number: {"id": s.session_id, "day": s.day.isoformat()} for s in sessions}
+    claims = []
+    for claim in raw:
+        text = " ".join(str(claim.get("text", "")).split())
+        if not text:
+            continue
+        cited = [n for n in claim.get("sessions", []) if isinstance(n, int)]
+        claims.append(
+            {
+                "text": text,
+                "sessions": [by_number[n] for n in dict.fromkeys(cited) if n in by_number],
+                "rejected": sorted({n for n in cited if n not in by_number}),
+            }
+        )
+    if not claims:
+        raise InvalidAnswer("no claim has any text")
+    return claims
+
+
+def clean_items(raw: Sequence[Any]) -> list[str]:
+    return [text for item in raw if (text := " ".join(str(item).split()))]
+
+
+def fingerprint(messages: llm.Messages) -> str:
+    return hashlib.sha256(repr(messages).encode()).hexdigest()
+
+
+# --- Preparing ----------------------------------------------------------------------------
+
+
+def _progress(pk: int) -> Any:
+    def report(_text: str, tokens: int) -> None:
+        Insight.objects.filter(pk=pk).update(stream_tokens=tokens, heartbeat_at=timezone.now())
+
+    return report
+
+
+def _finish(insight: Insight, *, content: dict[str, Any] | None, failure: str = "") -> None:
+    """Store the answer (or the failure, keeping the last good content) once."""
+    fields: dict[str, Any] = {"heartbeat_at": None, "updated_at": timezone.now()}
+    if content is None:
+        fields |= {"status": InsightStatus.FAILED, "failure": failure[:300]}
+    else:
+        fields |= {
+            "status": InsightStatus.READY,
+            "failure": "",
+            "content": content,
+            "inputs": insight.inputs,
+            "prepared_at": timezone.now(),
+        }
+    Insight.objects.filter(pk=insight.pk, status=InsightStatus.PREPARING).update(**fields)
+
+
+def prepare_summary(insight_id: int, membership_id: int, language: str) -> bool:
+    """Write a patient's treatment summary from the notes the requesting member may read.
+    Returns whether it succeeded."""
+    from practice.models import Membership
+
+    insight = Insight.objects.filter(
+        pk=insight_id, kind=InsightKind.SUMMARY, status=InsightStatus.PREPARING
+    ).first()
+    membership = Membership.objects.select_related("practice").filter(pk=membership_id).first()
+    if insight is None or membership is None:
+        return False
+    chunks = Chunk.objects.visible_to(membership).filter(patient_id=insight.patient_id)
+    zone = ZoneInfo(membership.practice.time_zone)
+    sessions, cut = session_texts(chunks, zone, settings.LLM_PROMPT_CHARS)
+    if not sessions:
+        _finish(insight, content={"claims": [], "sessions": 0, "truncated": False})
+        return True
+    messages = summary_messages(render_sessions(sessions), language)
+    insight.inputs = fingerprint(messages)
+    try:
+        claims, stats = llm.ask_json(
+            messages,
+            summary_schema(),
+            lambda answer: cite(answer["claims"], sessions),
+            on_text=_progress(insight.pk),
+        )
+    except LLMError as error:
+        log.warning("summary %s: failed", insight.pk)
+        _finish(insight, content=None, failure=str(error))
+        return False
+    first = sessions[0].day.isoformat()
+    content = {
+        "claims": claims,
+        "sessions": len(sessions),
+        "first": first,
+        "truncated": cut,
+        "language": language,
+    }
+    _finish(insight, content=content)
+    log.info("summary %s: %d claims in %.1f s", insight.pk, len(claims), stats.seconds)
+    return True
+
+
+def _last_session_chunks(appointment: Appointment, membership: Membership) -> QuerySet[Chunk]:
+    """The chunks of the patient's latest session before the appointment that the
+    appointment's therapist may read."""
+    from sessions.models import Session
+
+    last = (
+        Session.objects.filter(
+            practice_id=appointment.practice_id,
+            patient_id=appointment.patient_id,
+            starts_at__lt=appointment.starts_at,
+        )
+        .order_by("-starts_at")
+        .values("pk")[:1]
+    )
+    return Chunk.objects.visible_to(membership).filter(
+        patient_id=appointment.patient_id, session__in=last
+    )
+
+
+def prepare_briefing(appointment_id: int) -> bool:
+    """Write (or bring up to date) the briefing before an appointment for its therapist:
+    the key points and open items of the patient's last session, with the trends and
+    recurring themes. A briefing whose notes have not changed is left as it is. Returns
+    whether the model was asked."""
+    from practice.models import Membership
+    from sessions.models import Appointment
+    from tera import patterns
+
+    appointment = (
+        Appointment.objects.select_related("practice", "patient").filter(pk=appointment_id).first()
+    )
+    if appointment is None or not plan_allows(appointment.practice):
+        return False
+    membership = (
+        Membership.objects.select_related("practice")
+        .filter(practice_id=appointment.practice_id, user_id=appointment.therapist_id)
+        .first()
+    )
+    if membership is None:
+        return False
+    zone = ZoneInfo(appointment.practice.time_zone)
+    sessions, cut = session_texts(
+        _last_session_chunks(appointment, membership), zone, settings.LLM_PROMPT_CHARS
+    )
+    language = appointment.practice.language
+    messages = briefing_messages(render_sessions(sessions), language) if sessions else []
+    inputs = fingerprint(messages)
+    insight, _created = Insight.objects.get_or_create(
+        kind=InsightKind.BRIEFING,
+        appointment=appointment,
+        defaults={"practice_id": appointment.practice_id, "patient_id": appointment.patient_id},
+    )
+    if insight.inputs == inputs and insight.status == InsightStatus.READY:
+        return False
+    Insight.objects.filter(pk=insight.pk).update(
+        status=InsightStatus.PREPARING, heartbeat_at=timezone.now(), stream_tokens=0
+    )
+    insight.inputs = inputs
+    content: dict[str, Any] = {"key_points": [], "open_items": [], "truncated": cut}
+    if sessions:
+        try:
+            answer, _stats = llm.ask_json(
+                messages,
+                briefing_schema(),
+                lambda answer: {k: clean_items(answer[k]) for k in ("key_points", "open_items")},
+                on_text=_progress(insight.pk),
+            )
+        except LLMError as error:
+            log.warning("briefing %s: failed", insight.pk)
+            _finish(insight, content=None, failure=str(error))
+            return True
+        content |= answer | {"last_session": sessions[0].session_id}
+        content["last_day"] = sessions[0].day.isoformat()
+    content["themes"] = [
+        {"label": t.label, "sessions": len(t.sessions)}
+        for t in patterns.recurring_themes(membership, appointment.patient)[:3]
+    ]
+    with translation.override(language):
+        charts = patterns.patient_charts(membership, appointment.patient)
+        content["trends"] = patterns.trends(charts)
+    _finish(insight, content=content)
+    return bool(sessions)
+
+
+def upcoming_briefings(now: Any = None) -> list[int]:
+    """Queue a briefing for every open appointment of a Pro practice in the next
+    BRIEFING_HOURS_AHEAD hours (a prepared one whose notes are unchanged costs a few
+    queries and no model call). Returns the appointment ids."""
+    from practice.models import Plan
+    from sessions.models import Appointment
+    from tera.tasks import briefing_prepare
+
+    now = now or timezone.now()
+    ids = list(
+        Appointment.objects.filter(
+            practice__plan=Plan.PRO,
+            starts_at__gt=now,
+            starts_at__lte=now + settings.BRIEFING_AHEAD,
+        )
+        .taking_time()
+        .order_by("starts_at")
+        .values_list("pk", flat=True)
+    )
+    for pk in ids:
+        briefing_prepare.delay(pk)
+    return ids
+
+
+# --- Asking and reading -------------------------------------------------------------------
+
+
+def summary_request(
+    membership: Membership, patient: Patient, *, language: str, ip: str | None = None
+) -> Insight:
+    """Queue a new summary of `patient` for `membership` (who may read the patient's
+    notes: the caller checked). One at a time: a summary being prepared is left to
+    finish unless it has stalled."""
+    from practice.services import audit_record
+    from tera.tasks import summary_prepare
+
+    with transaction.atomic():
+        insight, created = Insight.objects.select_for_update().get_or_create(
+            kind=InsightKind.SUMMARY,
+            patient=patient,
+            defaults={"practice": membership.practice, "requested_by": membership.user},
+        )
+        if not created and insight.is_preparing and not is_stalled(insight):
+            return insight
+        insight.status, insight.failure = InsightStatus.PREPARING, ""
+        insight.requested_by, insight.heartbeat_at = membership.user, timezone.now()
+        insight.stream_tokens = 0
+        insight.save()
+        audit_record(
+            practice=membership.practice,
+            actor=membership.user,
+            action="tera.summary",
+            target=insight,
+            patient_id=patient.pk,
+            ip=ip,
+        )
+        transaction.on_commit(lambda: summary_prepare.delay(insight.pk, membership.pk, language))
+    return insight
+
+
+def is_stalled(insight: Insight) -> bool:
+    seen = insight.heartbeat_at or insight.updated_at
+    return insight.is_preparing and seen < timezone.now() - settings.LLM_STALE_AFTER
+
+
+def summary_of(membership: Membership, patient: Patient) -> Insight | None:
+    return (
+        Insight.objects.visible_to(membership)
+        .filter(kind=InsightKind.SUMMARY, patient=patient)
+        .first()
+    )
+
+
+def briefing_of(membership: Membership, appointment: Appointment) -> Insight | None:
+    """The briefing of an appointment if the member may read its patient's notes."""
+    if not plan_allows(membership.practice):
+        return None
+    return (
+        Insight.objects.visible_to(membership)
+        .filter(kind=InsightKind.BRIEFING, appointment=appointment)
+        .first()
+    )
+
+
+def may_brief(membership: Membership, appointment: Appointment) -> bool:
+    """Briefings are for upcoming, open appointments of a Pro practice, shown to those who
+    may read the patient's notes."""
+    from patients.models import Patient
+
+    return (
+        plan_allows(membership.practice)
+        and membership.treats_patients
+        and appointment.is_open
+        and appointment.starts_at > timezone.now()
+        and Patient.objects.visible_to(membership).filter(pk=appointment.patient_id).exists()
+    )
+
+
+def briefing_context(membership: Membership, appointment: Appointment | None) -> dict[str, Any]:
+    """What the briefing block needs (empty when the member gets no briefing here)."""
+    if appointment is None or not may_brief(membership, appointment):
+        return {}
+    briefing = briefing_of(membership, appointment)
+    return {
+        "briefing_for": appointment,
+        "briefing": briefing,
+        "briefing_stalled": briefing is not None and is_stalled(briefing),
+    }
+
+
+def next_appointment(membership: Membership, patient: Patient) -> Appointment | None:
+    from sessions.models import Appointment
+
+    return (
+        Appointment.objects.for_practice(membership.practice)
+        .filter(patient=patient, starts_at__gt=timezone.now())
+        .taking_time()
+        .select_related("therapist")
+        .order_by("starts_at")
+        .first()
+    )
+
+
+def briefing_request(
+    membership: Membership, appointment: Appointment, *, ip: str | None = None
+) -> None:
+    """Prepare an appointment's briefing now (the caller checked `may_brief`)."""
+    from practice.services import audit_record
+    from tera.tasks import briefing_prepare
+
+    audit_record(
+        practice=membership.practice,
+        actor=membership.user,
+        action="tera.briefing_prepare",
+        target=appointment,
+        patient_id=appointment.patient_id,
+        ip=ip,
+    )
+    Insight.objects.filter(kind=InsightKind.BRIEFING, appointment=appointment).update(
+        status=InsightStatus.PREPARING, heartbeat_at=timezone.now(), inputs=""
+    )
+    transaction.on_commit(lambda: briefing_prepare.delay(appointment.pk))
+
+
+def audit_briefing_read(
+    membership: Membership, context: Mapping[str, Any], *, ip: str | None = None
+) -> None:
+    """A briefing shown with its content is a read of clinical content."""
+    from practice.services import audit_record
+
+    briefing = context.get("briefing")
+    if briefing is not None and briefing.content:
+        audit_record(
+            practice=membership.practice,
+            actor=membership.user,
+            action="tera.briefing",
+            target=briefing,
+            patient_id=briefing.patient_id,
+            ip=ip,
+        )
+
+
+def summary_context(membership: Membership, patient: Patient) -> dict[str, Any]:
+    summary = summary_of(membership, patient)
+    return {"summary": summary, "summary_stalled": summary is not None and is_stalled(summary)}
+
+
+def patient_insights(membership: Membership, patient: Patient) -> dict[str, Any]:
+    """The Insights tab of a patient (the caller checked the member may read the notes):
+    the summary, the recurring themes, the custom-field charts and the next briefing."""
+    from tera import patterns
+
+    if not plan_allows(membership.practice):
+        return {"tera_off": True}
+    return {
+        **summary_context(membership, patient),
+        **briefing_context(membership, next_appointment(membership, patient)),
+        "themes": patterns.recurring_themes(membership, patient),
+        "charts": patterns.patient_charts(membership, patient),
+    }
