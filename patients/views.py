@@ -29,7 +29,7 @@ from practice.permissions import practice_required
 from practice.selectors import treating_users
 from practice.services import audit_record
 from sessions.selectors import patient_sessions
-from tera.insights import audit_briefing_read, briefing_context, next_appointment, patient_insights
+from tera.insights import audit_briefing_read, next_briefing, patient_insights
 
 PAGE_SIZE = 25
 
@@ -268,12 +268,9 @@ def profile(request: PracticeRequest, pk: int, tab: str) -> HttpResponse:
     }
     if tab == "overview":
         context.update(_consent_context(patient))
-        if clinical:
-            briefing = briefing_context(
-                request.membership, next_appointment(request.membership, patient)
-            )
-            audit_briefing_read(request.membership, briefing, ip=client_ip(request))
-            context.update(briefing)
+        briefing = next_briefing(request.membership, patient)
+        audit_briefing_read(request.membership, briefing, ip=client_ip(request))
+        context.update(briefing)
     elif tab == "sessions":
         context.update(_sessions_context(request, patient))
     elif tab == "insights":

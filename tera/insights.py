@@ -292,8 +292,8 @@ def _last_session_chunks(appointment: Appointment, membership: Membership) -> Qu
 def prepare_briefing(appointment_id: int) -> bool:
     """Write (or bring up to date) the briefing before an appointment for its therapist:
     the key points and open items of the patient's last session, with the trends and
-    recurring themes. A briefing whose notes have not changed is left as it is. Returns
-    whether the model was asked."""
+    recurring themes. A briefing whose notes have not changed is left as it is, and so is
+    one another worker is preparing from the same notes. Returns whether it was written."""
     from practice.models import Membership
     from sessions.models import Appointment
     from tera import patterns
@@ -317,17 +317,20 @@ def prepare_briefing(appointment_id: int) -> bool:
     language = appointment.practice.language
     messages = briefing_messages(render_sessions(sessions), language) if sessions else []
     inputs = fingerprint(messages)
-    insight, _created = Insight.objects.get_or_create(
-        kind=InsightKind.BRIEFING,
-        appointment=appointment,
-        defaults={"practice_id": appointment.practice_id, "patient_id": appointment.patient_id},
-    )
-    if insight.inputs == inputs and insight.status == InsightStatus.READY:
-        return False
-    Insight.objects.filter(pk=insight.pk).update(
-        status=InsightStatus.PREPARING, heartbeat_at=timezone.now(), stream_tokens=0
-    )
-    insight.inputs = inputs
+    with transaction.atomic():
+        insight, _created = Insight.objects.select_for_update().get_or_create(
+            kind=InsightKind.BRIEFING,
+            appointment=appointment,
+            defaults={"practice_id": appointment.practice_id, "patient_id": appointment.patient_id},
+        )
+        if insight.inputs == inputs and (
+            insight.status == InsightStatus.READY
+            or (insight.is_preparing and not is_stalled(insight))  # a duplicate delivery
+        ):
+            return False
+        insight.status, insight.inputs = InsightStatus.PREPARING, inputs
+        insight.heartbeat_at, insight.stream_tokens = timezone.now(), 0
+        insight.save(update_fields=["status", "inputs", "heartbeat_at", "stream_tokens"])
     content: dict[str, Any] = {"key_points": [], "open_items": [], "truncated": cut}
     if sessions:
         try:
@@ -351,7 +354,7 @@ def prepare_briefing(appointment_id: int) -> bool:
         charts = patterns.patient_charts(membership, appointment.patient)
         content["trends"] = patterns.trends(charts)
     _finish(insight, content=content)
-    return bool(sessions)
+    return True
 
 
 def upcoming_briefings(now: Any = None) -> list[int]:
@@ -459,9 +462,18 @@ def briefing_context(membership: Membership, appointment: Appointment | None) ->
     briefing = briefing_of(membership, appointment)
     return {
         "briefing_for": appointment,
+        "briefing_hours": int(settings.BRIEFING_AHEAD.total_seconds() // 3600),
         "briefing": briefing,
         "briefing_stalled": briefing is not None and is_stalled(briefing),
     }
+
+
+def next_briefing(membership: Membership, patient: Patient) -> dict[str, Any]:
+    """The briefing block of the patient's next appointment (empty when there is none to
+    show this member)."""
+    if not (plan_allows(membership.practice) and membership.treats_patients):
+        return {}
+    return briefing_context(membership, next_appointment(membership, patient))
 
 
 def next_appointment(membership: Membership, patient: Patient) -> Appointment | None:
@@ -530,7 +542,7 @@ def patient_insights(membership: Membership, patient: Patient) -> dict[str, Any]
         return {"tera_off": True}
     return {
         **summary_context(membership, patient),
-        **briefing_context(membership, next_appointment(membership, patient)),
+        **next_briefing(membership, patient),
         "themes": patterns.recurring_themes(membership, patient),
         "charts": patterns.patient_charts(membership, patient),
     }

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from patients import services
 from patients.models import ConsentEvent, Patient
-from practice.models import AuditEvent, User
+from practice.models import AuditEvent, Plan, User
 from tests.factories import PatientFactory
 
 ROUTES = ["detail", "sessions", "payments", "edit", "archive", "restore", "consent"]
@@ -167,6 +167,12 @@ def test_profile_query_count(
     client.get(url("detail", patient))
     # session, user, memberships; patient, therapists, consent history
     with django_assert_max_num_queries(6):
+        client.get(url("detail", patient))
+    # On Pro, the briefing of the next appointment: the appointment, the barrier, the
+    # briefing.
+    clinic.plan = Plan.PRO
+    clinic.save(update_fields=["plan"])
+    with django_assert_max_num_queries(9):
         client.get(url("detail", patient))
 
 

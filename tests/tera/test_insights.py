@@ -421,3 +421,25 @@ def test_the_real_model_writes_a_summary_and_a_briefing(
     briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=tomorrow)
     assert briefing.status == InsightStatus.READY, briefing.failure
     assert set(briefing.content) >= {"key_points", "open_items", "trends", "themes"}
+
+
+def test_a_duplicate_delivery_does_not_ask_twice_but_a_stalled_one_is_taken_over(
+    settings, tomorrow, scripted
+):
+    with scripted([BRIEFING, BRIEFING]) as endpoint:
+        assert insights.prepare_briefing(tomorrow.pk) is True
+        briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=tomorrow)
+        # Another worker has claimed the same notes and is still on it.
+        Insight.objects.filter(pk=briefing.pk).update(
+            status=InsightStatus.PREPARING, heartbeat_at=timezone.now()
+        )
+        assert insights.prepare_briefing(tomorrow.pk) is False
+        assert len(endpoint.requests) == 1
+        # That worker died: after LLM_STALE_AFTER the next delivery takes over.
+        Insight.objects.filter(pk=briefing.pk).update(
+            heartbeat_at=timezone.now() - settings.LLM_STALE_AFTER - timedelta(minutes=1)
+        )
+        assert insights.prepare_briefing(tomorrow.pk) is True
+        assert len(endpoint.requests) == 2
+    briefing.refresh_from_db()
+    assert briefing.status == InsightStatus.READY

@@ -18,7 +18,7 @@ from patients.models import Patient
 from patients.services import patient_consent_set
 from payments.models import PaymentMethod, PaymentStatus
 from payments.services import Charge
-from practice.models import Language, Membership, Practice, Role, User
+from practice.models import Language, Membership, Plan, Practice, Role, User
 from sessions.models import Appointment, AppointmentStatus
 from sessions.services import Record, session_record
 from therapies.formbuilder import validate_values
@@ -33,6 +33,8 @@ PRACTICE = {
     "time_zone": "America/Sao_Paulo",
     "currency": "BRL",
     "language": Language.PORTUGUESE_BRAZIL,
+    # On Pro, so the demo shows Tera's insights (the Owner can switch it back to Free).
+    "plan": Plan.PRO,
 }
 PEOPLE = [
     ("owner@holos.demo", "Helena", "Duarte", Role.OWNER, Language.PORTUGUESE_BRAZIL),
