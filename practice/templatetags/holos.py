@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 
 from babel.numbers import format_currency
 from django import template
+from django.utils.dateparse import parse_date
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, to_locale
@@ -65,3 +67,9 @@ def clock(seconds: float | int | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.filter
+def iso_date(value: str | None) -> date | None:
+    """A day kept in JSON as "YYYY-MM-DD", back as a date for the `date` filter."""
+    return parse_date(value) if value else None
