@@ -443,3 +443,15 @@ def test_a_duplicate_delivery_does_not_ask_twice_but_a_stalled_one_is_taken_over
         assert len(endpoint.requests) == 2
     briefing.refresh_from_db()
     assert briefing.status == InsightStatus.READY
+
+
+def test_the_insights_tab_takes_a_fixed_number_of_queries(
+    client_for, therapist, treated, tomorrow, django_assert_max_num_queries
+):
+    clara, _sessions = treated
+    client = client_for(therapist)
+    client.get(reverse("patients:insights", args=[clara.pk]))
+    # session, user, memberships, patient, therapists; summary; next appointment, barrier,
+    # briefing; chunks for the themes; notes for the charts; the audit row (2).
+    with django_assert_max_num_queries(14):
+        client.get(reverse("patients:insights", args=[clara.pk]))
