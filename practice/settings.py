@@ -236,6 +236,9 @@ LLM_EMBEDDED_THREADS = env.int("LLM_EMBEDDED_THREADS", default=0)
 # sentence-transformers folder of a 384-dimension model.
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="")
 EMBEDDING_CPU_THREADS = env.int("EMBEDDING_CPU_THREADS", default=0)  # 0: torch's default
+# How wide Tera's search walks the HNSW index (pgvector's hnsw.ef_search; its default is
+# 40): wider finds more of the true nearest passages, a little slower.
+TERA_EF_SEARCH = env.int("TERA_EF_SEARCH", default=100)
 # Pre-session briefings are prepared for appointments starting within this many hours.
 BRIEFING_AHEAD = timedelta(hours=env.int("BRIEFING_HOURS_AHEAD", default=36))
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Self
 
 from practice.querysets import PracticeQuerySet
@@ -16,6 +17,26 @@ class ChunkQuerySet(PracticeQuerySet["Chunk"]):
         from sessions.querysets import clinical_scope
 
         return clinical_scope(self, membership, patient="patient")
+
+    def nearest(self, vector: Sequence[float], limit: int) -> list[Chunk]:
+        """The `limit` chunks nearest `vector` in meaning (cosine distance, as
+        `distance`), nearest first. The HNSW index is searched wider than pgvector's
+        default (`hnsw.ef_search` = TERA_EF_SEARCH, for this transaction only): at 100k
+        chunks the default 40 finds 0.91 of the true ten nearest, 100 finds 0.97
+        (tests/bench/tera_search.py)."""
+        from django.conf import settings
+        from django.db import connections, transaction
+        from pgvector.django import CosineDistance
+
+        with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true)", [str(settings.TERA_EF_SEARCH)]
+            )
+            return list(
+                self.annotate(distance=CosineDistance("embedding", vector)).order_by("distance")[
+                    :limit
+                ]
+            )
 
 
 class InsightQuerySet(PracticeQuerySet["Insight"]):

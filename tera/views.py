@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.views.decorators.http import require_http_methods, require_safe
-from pgvector.django import CosineDistance
 
 from patients.models import Patient
 from practice.http import PracticeRequest, client_ip
@@ -65,11 +64,10 @@ def search(request: PracticeRequest) -> HttpResponse:
     results: list[Chunk] = []
     if query:
         vector = embeddings.embed([query])[0]
-        results = list(
+        results = (
             Chunk.objects.visible_to(request.membership)
-            .annotate(distance=CosineDistance("embedding", vector))
             .select_related("patient", "session")
-            .order_by("distance")[:RESULTS]
+            .nearest(vector, RESULTS)
         )
         audit_record(
             practice=request.practice,
