@@ -504,8 +504,14 @@ def briefing_request(
         patient_id=appointment.patient_id,
         ip=ip,
     )
-    Insight.objects.filter(kind=InsightKind.BRIEFING, appointment=appointment).update(
-        status=InsightStatus.PREPARING, heartbeat_at=timezone.now(), inputs=""
+    # Preparing (so the block polls) and from no notes (so the task cannot skip it).
+    fresh = {"status": InsightStatus.PREPARING, "heartbeat_at": timezone.now(), "inputs": ""}
+    Insight.objects.update_or_create(
+        kind=InsightKind.BRIEFING,
+        appointment=appointment,
+        defaults=fresh,
+        create_defaults=fresh
+        | {"practice_id": appointment.practice_id, "patient_id": appointment.patient_id},
     )
     transaction.on_commit(lambda: briefing_prepare.delay(appointment.pk))
 

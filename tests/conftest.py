@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -252,6 +253,22 @@ def llm_server() -> Iterator[str]:
 
     with llama_server(threads=2) as url:
         yield url
+
+
+@pytest.fixture
+def scripted_llm(settings):
+    """scripted_llm(replies) points Holos at a scripted OpenAI-compatible endpoint
+    answering `replies`, one per request (a context manager: it serves until the block
+    ends). For knowing exactly what the model "says"; the real server is `llm`."""
+    from tests.llm import ScriptedEndpoint
+
+    def point(replies: list[Any]) -> ScriptedEndpoint:
+        endpoint = ScriptedEndpoint(replies)
+        settings.LLM_BASE_URL = endpoint.url
+        settings.LLM_SCHEMA_STYLE = "openai"
+        return endpoint
+
+    return point
 
 
 @pytest.fixture

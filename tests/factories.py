@@ -319,3 +319,48 @@ class ClinicalNoteVersionFactory(factory.django.DjangoModelFactory):
         }
     )
     author = factory.SelfAttribute("note.therapist")
+
+
+REIKI_FIELDS = [
+    {
+        "key": "chakras",
+        "label": "Chakras worked on",
+        "kind": "multiple_choice",
+        "choices": ["Root", "Heart", "Crown"],
+    },
+    {"key": "energy_before", "label": "Energy before", "kind": "scale"},
+    {"key": "energy_after", "label": "Energy after", "kind": "scale"},
+]
+
+
+def weekly_treatment(
+    practice: Practice, therapist: User, notes: list[str], *, name: str = "Clara Luz"
+) -> tuple[Patient, list[Session]]:
+    """A patient of `therapist` with one Reiki session a week (the last one a week ago),
+    one per note, with chakras and energy before/after that rise over time; each note
+    indexed for Tera by the real embedding model."""
+    from tera.indexing import index_source
+    from tera.models import SourceKind
+
+    patient = PatientFactory(practice=practice, therapist=therapist, full_name=name)
+    reiki = TherapyTypeFactory(practice=practice, name="Reiki", custom_fields=REIKI_FIELDS)
+    now = timezone.now().replace(second=0, microsecond=0)
+    sessions = [
+        SessionFactory(
+            practice=practice,
+            patient=patient,
+            therapist=therapist,
+            therapy_type=reiki,
+            starts_at=now - timedelta(days=7 * (len(notes) - i)),
+            note__text=text,
+            note__custom_values={
+                "chakras": ["Heart"] + (["Crown"] if i else []),
+                "energy_before": 3 + i,
+                "energy_after": 6 + i,
+            },
+        )
+        for i, text in enumerate(notes)
+    ]
+    for session in sessions:
+        index_source(SourceKind.SESSION_NOTE, session.pk)
+    return patient, sessions

@@ -20,11 +20,9 @@ from patients.models import Patient
 from practice.models import Plan, Practice, User
 from sessions.models import Appointment, AppointmentStatus, Session
 from tera import insights
-from tera.indexing import index_source
-from tera.models import Insight, InsightKind, InsightStatus, SourceKind
+from tera.models import Insight, InsightKind, InsightStatus
 from tests.e2e.conftest import shot, sign_in
-from tests.factories import AppointmentFactory, PatientFactory, SessionFactory, TherapyTypeFactory
-from tests.llm import ScriptedEndpoint
+from tests.factories import AppointmentFactory, weekly_treatment
 
 pytestmark = pytest.mark.slow  # the embedding model indexes every note
 
@@ -50,60 +48,12 @@ SUMMARY = json.dumps(
 
 
 @pytest.fixture
-def scripted(settings):
-    """scripted(replies) points Holos at an endpoint answering `replies`, one per request
-    (use it as a context manager: it serves until the block ends)."""
-
-    def point(replies: list[str]) -> ScriptedEndpoint:
-        endpoint = ScriptedEndpoint(replies)
-        settings.LLM_BASE_URL = endpoint.url
-        settings.LLM_SCHEMA_STYLE = "openai"
-        return endpoint
-
-    return point
-
-
-@pytest.fixture
 def clara(transactional_db, pro: Practice, therapist: User) -> tuple[Patient, list[Session]]:
     """Clara, the therapist's patient, with three Reiki sessions a week apart (notes and
     custom values), all indexed, in a Pro practice working in English."""
     pro.language = "en"
     pro.save(update_fields=["language"])
-    patient = PatientFactory(practice=pro, therapist=therapist, full_name="Clara Luz")
-    reiki = TherapyTypeFactory(
-        practice=pro,
-        name="Reiki",
-        custom_fields=[
-            {
-                "key": "chakras",
-                "label": "Chakras worked on",
-                "kind": "multiple_choice",
-                "choices": ["Root", "Heart", "Crown"],
-            },
-            {"key": "energy_before", "label": "Energy before", "kind": "scale"},
-            {"key": "energy_after", "label": "Energy after", "kind": "scale"},
-        ],
-    )
-    now = timezone.now().replace(second=0, microsecond=0)
-    sessions = [
-        SessionFactory(
-            practice=pro,
-            patient=patient,
-            therapist=therapist,
-            therapy_type=reiki,
-            starts_at=now - timedelta(days=7 * (3 - i)),
-            note__text=text,
-            note__custom_values={
-                "chakras": ["Heart"] + (["Crown"] if i else []),
-                "energy_before": 3 + i,
-                "energy_after": 6 + i,
-            },
-        )
-        for i, text in enumerate(NOTES)
-    ]
-    for session in sessions:
-        index_source(SourceKind.SESSION_NOTE, session.pk)
-    return patient, sessions
+    return weekly_treatment(pro, therapist, NOTES)
 
 
 def _open_appointment(page: Page, appointment: Appointment) -> None:
@@ -121,7 +71,7 @@ def _open_appointment(page: Page, appointment: Appointment) -> None:
 
 
 def test_the_therapist_reads_the_briefing_of_tomorrows_appointment_and_the_assistant_does_not(
-    clara, therapist: User, assistant: User, scripted, new_page
+    clara, therapist: User, assistant: User, scripted_llm, new_page
 ) -> None:
     patient, sessions = clara
     zone = ZoneInfo(patient.practice.time_zone)
@@ -135,7 +85,7 @@ def test_the_therapist_reads_the_briefing_of_tomorrows_appointment_and_the_assis
         status=AppointmentStatus.SCHEDULED,
     )
     # The beat job's round: tomorrow 10:00 is always within the next 36 hours.
-    with scripted([BRIEFING]) as endpoint:
+    with scripted_llm([BRIEFING]) as endpoint:
         assert insights.upcoming_briefings() == [appointment.pk]
     assert len(endpoint.requests) == 1
     briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=appointment)
@@ -189,7 +139,9 @@ def test_the_therapist_reads_the_briefing_of_tomorrows_appointment_and_the_assis
     assert response is not None and response.status == 404
 
 
-def test_a_summary_citation_opens_its_session(clara, therapist: User, scripted, page: Page) -> None:
+def test_a_summary_citation_opens_its_session(
+    clara, therapist: User, scripted_llm, page: Page
+) -> None:
     patient, sessions = clara
     sign_in(page, therapist.email)
     page.get_by_role("link", name="Patients", exact=True).click()
@@ -207,7 +159,7 @@ def test_a_summary_citation_opens_its_session(clara, therapist: User, scripted, 
     expect(themes.locator("ul.themes > li").first.locator("a.citation")).not_to_have_count(0)
 
     summary = panel.locator("#summary")
-    with scripted([SUMMARY]) as endpoint:
+    with scripted_llm([SUMMARY]) as endpoint:
         summary.get_by_role("button", name="Write the summary").click()
         # Written in the request (Celery is eager); the block polls every 2 s otherwise.
         expect(summary.locator("ol.claims")).to_contain_text(CITED, timeout=20_000)

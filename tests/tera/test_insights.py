@@ -20,8 +20,7 @@ from tera import embeddings, insights
 from tera.indexing import index_source
 from tera.models import Insight, InsightKind, InsightStatus, SourceKind
 from tera.patterns import group_by_meaning, recurring_themes
-from tests.factories import AppointmentFactory, PatientFactory, SessionFactory, TherapyTypeFactory
-from tests.llm import ScriptedEndpoint
+from tests.factories import AppointmentFactory, PatientFactory, SessionFactory, weekly_treatment
 
 pytestmark = pytest.mark.slow  # the embedding model indexes every note
 
@@ -46,60 +45,17 @@ NOTES = [
 
 
 @pytest.fixture
-def scripted(settings):
-    def point(replies):
-        endpoint = ScriptedEndpoint(replies)
-        settings.LLM_BASE_URL = endpoint.url
-        settings.LLM_SCHEMA_STYLE = "openai"
-        return endpoint
-
-    return point
-
-
-@pytest.fixture
 def treated(pro, therapist, other_therapist):
     """Three sessions of Clara's, a week apart, with Reiki's fields; and a patient of the
     other therapist whose note holds a canary. Everything indexed."""
-    clara = PatientFactory(practice=pro, therapist=therapist, full_name="Clara Luz")
-    reiki = TherapyTypeFactory(
-        practice=pro,
-        name="Reiki",
-        custom_fields=[
-            {
-                "key": "chakras",
-                "label": "Chakras worked on",
-                "kind": "multiple_choice",
-                "choices": ["Root", "Heart", "Crown"],
-            },
-            {"key": "energy_before", "label": "Energy before", "kind": "scale"},
-            {"key": "energy_after", "label": "Energy after", "kind": "scale"},
-        ],
-    )
-    now = timezone.now().replace(second=0, microsecond=0)
-    sessions = [
-        SessionFactory(
-            practice=pro,
-            patient=clara,
-            therapist=therapist,
-            therapy_type=reiki,
-            starts_at=now - timedelta(days=7 * (3 - i)),
-            note__text=text,
-            note__custom_values={
-                "chakras": ["Heart"] + (["Crown"] if i else []),
-                "energy_before": 3 + i,
-                "energy_after": 6 + i,
-            },
-        )
-        for i, text in enumerate(NOTES)
-    ]
+    clara, sessions = weekly_treatment(pro, therapist, NOTES)
     other = SessionFactory(
         practice=pro,
         patient=PatientFactory(practice=pro, therapist=other_therapist),
         therapist=other_therapist,
         note__text=f"Sleeping badly, work stress. {CANARY_OTHER}.",
     )
-    for session in [*sessions, other]:
-        index_source(SourceKind.SESSION_NOTE, session.pk)
+    index_source(SourceKind.SESSION_NOTE, other.pk)
     return clara, sessions
 
 
@@ -114,11 +70,11 @@ def _request_summary(client, patient, django_capture_on_commit_callbacks):
 
 
 def test_a_summary_cites_its_sessions_and_flags_a_claim_that_cites_none(
-    client_for, therapist, treated, scripted, django_capture_on_commit_callbacks
+    client_for, therapist, treated, scripted_llm, django_capture_on_commit_callbacks
 ):
     clara, sessions = treated
     client = client_for(therapist)
-    with scripted([SUMMARY]) as endpoint:
+    with scripted_llm([SUMMARY]) as endpoint:
         response = _request_summary(client, clara, django_capture_on_commit_callbacks)
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     summary = Insight.objects.get(kind=InsightKind.SUMMARY, patient=clara)
@@ -140,13 +96,13 @@ def test_a_summary_cites_its_sessions_and_flags_a_claim_that_cites_none(
 
 
 def test_a_failed_summary_says_why_and_keeps_the_last_one(
-    client_for, therapist, treated, scripted, django_capture_on_commit_callbacks
+    client_for, therapist, treated, scripted_llm, django_capture_on_commit_callbacks
 ):
     clara, _sessions = treated
     client = client_for(therapist)
-    with scripted([SUMMARY]):
+    with scripted_llm([SUMMARY]):
         _request_summary(client, clara, django_capture_on_commit_callbacks)
-    with scripted(["not json", "still not json"]):
+    with scripted_llm(["not json", "still not json"]):
         _request_summary(client, clara, django_capture_on_commit_callbacks)
     summary = Insight.objects.get(kind=InsightKind.SUMMARY, patient=clara)
     assert summary.status == InsightStatus.FAILED and "no valid answer twice" in summary.failure
@@ -155,10 +111,10 @@ def test_a_failed_summary_says_why_and_keeps_the_last_one(
 
 
 def test_a_patient_without_notes_gets_no_model_call(
-    client_for, therapist, pro, scripted, django_capture_on_commit_callbacks
+    client_for, therapist, pro, scripted_llm, django_capture_on_commit_callbacks
 ):
     patient = PatientFactory(practice=pro, therapist=therapist)
-    with scripted([]) as endpoint:
+    with scripted_llm([]) as endpoint:
         _request_summary(client_for(therapist), patient, django_capture_on_commit_callbacks)
     assert endpoint.requests == []
     response = client_for(therapist).get(reverse("tera:summary", args=[patient.pk]))
@@ -166,11 +122,11 @@ def test_a_patient_without_notes_gets_no_model_call(
 
 
 def test_the_owner_summary_reads_the_whole_practice_but_only_this_patient(
-    owner, treated, scripted, django_capture_on_commit_callbacks
+    owner, treated, scripted_llm, django_capture_on_commit_callbacks
 ):
     clara, _sessions = treated
     membership = Membership.objects.get(user=owner, practice=clara.practice)
-    with scripted([SUMMARY]) as endpoint, django_capture_on_commit_callbacks(execute=True):
+    with scripted_llm([SUMMARY]) as endpoint, django_capture_on_commit_callbacks(execute=True):
         insights.summary_request(membership, clara, language="en")
     prompt = endpoint.requests[0]["messages"][-1]["content"]
     assert all(note in prompt for note in NOTES) and CANARY_OTHER not in prompt
@@ -259,19 +215,19 @@ def _dialog(client, appointment) -> str:
 
 
 def test_the_beat_job_prepares_the_briefing_once_while_the_notes_stay_the_same(
-    client_for, therapist, tomorrow, treated, scripted
+    client_for, therapist, tomorrow, treated, scripted_llm
 ):
     _clara, sessions = treated
-    with scripted([BRIEFING, BRIEFING]) as endpoint:
+    with scripted_llm([BRIEFING, BRIEFING]) as endpoint:
         assert tomorrow.pk in insights.upcoming_briefings()
         insights.upcoming_briefings()  # nothing changed: no second model call
         assert len(endpoint.requests) == 1
         prompt = endpoint.requests[0]["messages"][-1]["content"]
         assert NOTES[2] in prompt and NOTES[0] not in prompt  # the last session only
+        assert CANARY_OTHER not in prompt
         briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=tomorrow)
         assert briefing.content["key_points"] == ["Slept six hours most nights."]
         assert briefing.content["last_session"] == sessions[2].pk
-        assert any("Energy after: 8 → " not in t["text"] for t in briefing.content["trends"])
         # The last session's note changes: the next round asks again.
         note = sessions[2].note
         note.text += " Started journaling."
@@ -287,20 +243,21 @@ def test_the_beat_job_prepares_the_briefing_once_while_the_notes_stay_the_same(
     ).exists()
 
 
-def test_the_briefing_trends_read_the_fields_over_time(tomorrow, treated, scripted):
-    with scripted([BRIEFING]):
+def test_the_briefing_trends_read_the_fields_over_time(tomorrow, treated, scripted_llm):
+    with scripted_llm([BRIEFING]):
         insights.prepare_briefing(tomorrow.pk)
     briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=tomorrow)
     texts = [t["text"] for t in briefing.content["trends"]]
-    assert "Energy before: 3 → 5 over 3 sessions" in texts
-    assert "Chakras worked on: most often Heart (3 of 3)" in texts
+    # In the practice's language (pt-BR here), whoever's request prepared it.
+    assert "Energy before: 3 → 5 em 3 sessões" in texts
+    assert "Chakras worked on: mais vezes Heart (3 de 3)" in texts
 
 
 @pytest.mark.parametrize("persona", ["assistant", "other_therapist", "outsider"])
 def test_the_briefing_is_shown_to_no_one_outside_the_barrier(
-    persona, request, client_for, tomorrow, scripted
+    persona, request, client_for, tomorrow, scripted_llm
 ):
-    with scripted([BRIEFING]):
+    with scripted_llm([BRIEFING]):
         insights.prepare_briefing(tomorrow.pk)
     client = client_for(request.getfixturevalue(persona))
     assert "Slept six hours" not in _dialog(client, tomorrow)
@@ -313,12 +270,12 @@ def test_the_briefing_is_shown_to_no_one_outside_the_barrier(
 
 
 def test_the_patient_page_shows_the_next_briefing_and_prepares_it_on_request(
-    client_for, therapist, tomorrow, scripted, django_capture_on_commit_callbacks
+    client_for, therapist, tomorrow, scripted_llm, django_capture_on_commit_callbacks
 ):
     client = client_for(therapist)
     page = client.get(reverse("patients:detail", args=[tomorrow.patient_id])).content.decode()
     assert "isn't ready yet" in page and reverse("tera:briefing", args=[tomorrow.pk]) in page
-    with scripted([BRIEFING]), django_capture_on_commit_callbacks(execute=True):
+    with scripted_llm([BRIEFING]), django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("tera:briefing", args=[tomorrow.pk]), headers={"HX-Request": "true"})
     page = client.get(reverse("patients:detail", args=[tomorrow.patient_id])).content.decode()
     assert "Slept six hours most nights." in page
@@ -326,7 +283,7 @@ def test_the_patient_page_shows_the_next_briefing_and_prepares_it_on_request(
 
 
 def test_no_briefing_for_a_free_practice_or_a_past_or_cancelled_appointment(
-    clinic, therapist, treated, tomorrow, scripted
+    clinic, therapist, treated, tomorrow, scripted_llm
 ):
     clara, _sessions = treated
     past = AppointmentFactory(
@@ -342,12 +299,12 @@ def test_no_briefing_for_a_free_practice_or_a_past_or_cancelled_appointment(
         starts_at=timezone.now() + timedelta(hours=3),
         status=AppointmentStatus.CANCELLED,
     )
-    with scripted([BRIEFING]):
+    with scripted_llm([BRIEFING]):
         assert insights.upcoming_briefings() == [tomorrow.pk]
         assert past.pk not in insights.upcoming_briefings() and cancelled.pk
     clinic.plan = Plan.FREE
     clinic.save(update_fields=["plan"])
-    with scripted([]) as endpoint:
+    with scripted_llm([]) as endpoint:
         assert insights.upcoming_briefings() == []
         assert insights.prepare_briefing(tomorrow.pk) is False
     assert endpoint.requests == []
@@ -424,9 +381,9 @@ def test_the_real_model_writes_a_summary_and_a_briefing(
 
 
 def test_a_duplicate_delivery_does_not_ask_twice_but_a_stalled_one_is_taken_over(
-    settings, tomorrow, scripted
+    settings, tomorrow, scripted_llm
 ):
-    with scripted([BRIEFING, BRIEFING]) as endpoint:
+    with scripted_llm([BRIEFING, BRIEFING]) as endpoint:
         assert insights.prepare_briefing(tomorrow.pk) is True
         briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=tomorrow)
         # Another worker has claimed the same notes and is still on it.
