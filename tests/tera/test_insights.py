@@ -412,3 +412,18 @@ def test_the_insights_tab_takes_a_fixed_number_of_queries(
     # briefing; chunks for the themes; notes for the charts; the audit row (2).
     with django_assert_max_num_queries(14):
         client.get(reverse("patients:insights", args=[clara.pk]))
+
+
+def test_a_small_budget_keeps_the_newest_sessions_and_says_so(treated):
+    from zoneinfo import ZoneInfo
+
+    from tera.models import Chunk
+
+    clara, sessions = treated
+    chunks = Chunk.objects.filter(patient=clara)
+    every, cut = insights.session_texts(chunks, ZoneInfo("UTC"), 10_000)
+    assert [s.session_id for s in every] == [s.pk for s in sessions] and not cut
+    assert [s.number for s in every] == [1, 2, 3]  # oldest first
+    newest, cut = insights.session_texts(chunks, ZoneInfo("UTC"), 400)
+    assert [s.session_id for s in newest] == [sessions[2].pk] and cut
+    assert newest[0].number == 1 and newest[0].text.startswith(NOTES[2][:40])
