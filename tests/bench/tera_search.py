@@ -27,11 +27,11 @@ embedding model's throughput on the CPU.
    sentences' embeddings plus the same noise); 20 more warm up first. Each runs the view's
    query through the ORM (`Chunk.objects.visible_to(membership)
    .select_related("patient", "session").nearest(vector, 20)`, which orders by
-   CosineDistance with `hnsw.ef_search` = TERA_EF_SEARCH for its transaction), timed with perf_counter, as the Owner (the practice
-   filter) and as a Therapist (their 15 patients, ~10% of the rows; the 10 therapists
-   take turns). recall@10 compares its first 10 with the exact top 10 in that scope,
-   computed in numpy from the loaded vectors and checked against a sequential scan in
-   SQL on a few queries.
+   CosineDistance with `hnsw.ef_search` = TERA_EF_SEARCH for its transaction), timed with
+   perf_counter, as the Owner (the practice filter) and as a Therapist (their 15
+   patients, ~10% of the rows; the 10 therapists take turns). recall@10 compares its
+   first 10 with the exact top 10 in that scope, computed in numpy from the loaded
+   vectors and checked against a sequential scan in SQL on a few queries.
 6. Prints p50/p95/p99/max ms, mean/min recall@10, the queries that got fewer than 10 rows
    and the plan the planner chose, per scope: as Holos searches (TERA_EF_SEARCH, 100 by
    default), with whether the issue's targets were met (p95 <= 50 ms, recall@10 >= 0.95
