@@ -29,7 +29,7 @@ from payments import services
 from payments.forms import ChargeForm, MarkPaidForm, PaymentFilter
 from payments.models import Payment
 from payments.selectors import ROW_RELATED, totals_by_status
-from practice.http import PracticeRequest, client_ip, wants_fragment
+from practice.http import PracticeRequest, client_ip, spreadsheet_safe, wants_fragment
 from practice.pdf import pdf_response
 from practice.permissions import practice_required
 from practice.services import audit_record
@@ -97,11 +97,6 @@ def index(request: PracticeRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _csv_cell(value: str) -> str:
-    # A name typed as "=HYPERLINK(...)" must not become a formula in a spreadsheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 @practice_required
 def export_csv(request: PracticeRequest) -> HttpResponse:
     """The filtered list, every page of it, as CSV for a spreadsheet. Audited."""
@@ -134,9 +129,9 @@ def export_csv(request: PracticeRequest) -> HttpResponse:
         writer.writerow(
             [
                 timezone.localtime(session.starts_at).strftime("%Y-%m-%d %H:%M"),
-                _csv_cell(session.patient.full_name),
-                _csv_cell(session.therapist.display_name),
-                _csv_cell(session.therapy_type.name),
+                spreadsheet_safe(session.patient.full_name),
+                spreadsheet_safe(session.therapist.display_name),
+                spreadsheet_safe(session.therapy_type.name),
                 f"{payment.amount:.2f}",
                 payment.currency,
                 payment.get_status_display(),

@@ -149,6 +149,7 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "practice.create": _("Created the practice"),
             "practice.update": _("Changed the practice settings"),
             "practice.plan": _("Changed the practice’s plan"),
+            "audit.export": _("Exported the audit log"),
             "membership.create": _("Added a member"),
             "membership.role_change": _("Changed a member’s role"),
             "membership.activate": _("Reactivated a member"),
@@ -284,3 +285,58 @@ def audit_rows(practice: Practice, events: Iterable[AuditEvent]) -> list[AuditRo
         )
         for event in events
     ]
+
+
+# --- The hash chain ------------------------------------------------------------------------
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """One practice's chain as `verify_chain` found it: its length, its last hash (worth
+    writing down elsewhere: a chain rebuilt from scratch by someone holding the database
+    would end in another), and what is wrong with it."""
+
+    practice_id: int
+    rows: int
+    head: str
+    problems: list[str]
+
+
+def verify_chain(practice_id: int | None = None) -> list[ChainReport]:
+    """Recompute every practice's audit chain (or one's) in the database, with the very
+    function the insert trigger uses, and say where it breaks: a row whose content no
+    longer matches its hash (changed), a number missing (removed), or a row that does not
+    follow the one before (reordered or forged)."""
+    from django.db import connection
+
+    sql = (
+        "SELECT practice_id, id, seq, prev_hash, chain_hash, practice_auditevent_digest(e)"
+        " FROM practice_auditevent e"
+    )
+    params: list[int] = []
+    if practice_id is not None:
+        sql += " WHERE practice_id = %s"
+        params.append(practice_id)
+    sql += " ORDER BY practice_id, seq"
+    reports: dict[int, ChainReport] = {}
+    last_seq, last_hash = 0, GENESIS
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for practice, pk, seq, prev_hash, chain_hash, digest in cursor:
+            if practice not in reports:
+                reports[practice] = ChainReport(practice, 0, GENESIS, [])
+                last_seq, last_hash = 0, GENESIS
+            problems = reports[practice].problems
+            if seq != last_seq + 1:
+                problems.append(f"rows {last_seq + 1}–{seq - 1} are missing (before row id {pk})")
+            if prev_hash != last_hash:
+                problems.append(f"row {seq} (id {pk}) does not follow row {seq - 1}")
+            if chain_hash != digest:
+                problems.append(f"row {seq} (id {pk}) was changed after it was written")
+            last_seq, last_hash = seq, chain_hash
+            reports[practice] = ChainReport(
+                practice, reports[practice].rows + 1, chain_hash, problems
+            )
+    return list(reports.values())

@@ -243,6 +243,12 @@ class AuditEvent(PracticeOwned):
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The practice's hash chain, filled in by the database as the row goes in (trigger of
+    # migration 0006): its number in the practice's chain, the hash of the row before and
+    # this row's own hash over both and every column. `manage.py audit_verify` recomputes it.
+    seq = models.PositiveBigIntegerField(null=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    chain_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = PracticeQuerySet["AuditEvent"].as_manager()
 
@@ -251,6 +257,9 @@ class AuditEvent(PracticeOwned):
         indexes: ClassVar = [
             models.Index(fields=["practice", "-created_at"], name="audit_practice_newest"),
             models.Index(fields=["practice", "patient_id"], name="audit_practice_patient"),
+        ]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["practice", "seq"], name="audit_one_row_per_seq")
         ]
 
     def __str__(self) -> str:

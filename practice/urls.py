@@ -49,6 +49,7 @@ practice = (
         path("members/<int:pk>/active/", views.member_active, name="member_active"),
         path("invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation_revoke"),
         path("audit/", views.audit, name="audit"),
+        path("audit/export.csv", views.audit_export, name="audit_export"),
     ],
     "practice",
 )

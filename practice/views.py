@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import csv
+import json
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -27,7 +32,13 @@ from practice.forms import (
     PracticeSettingsForm,
     SignUpForm,
 )
-from practice.http import MaybePracticeRequest, PracticeRequest, wants_fragment
+from practice.http import (
+    MaybePracticeRequest,
+    PracticeRequest,
+    client_ip,
+    spreadsheet_safe,
+    wants_fragment,
+)
 from practice.middleware import SESSION_KEY
 from practice.models import AuditEvent, Invitation, Membership, Plan, Practice, Role, User
 from practice.permissions import owner_objects, owner_required, practice_required
@@ -374,18 +385,22 @@ def member_active(request: PracticeRequest, pk: int) -> HttpResponse:
 AUDIT_PAGE_SIZE = 50
 
 
+def _audit_filter(request: PracticeRequest) -> tuple[AuditFilter, QuerySet[AuditEvent]]:
+    events = (
+        AuditEvent.objects.for_practice(request.practice)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+    )
+    return AuditFilter(request.GET, queryset=events, practice=request.practice), events
+
+
 @require_safe
 @never_cache
 @owner_required
 def audit(request: PracticeRequest) -> HttpResponse:
     """The practice's audit events, newest first, filtered. Read only: audit rows cannot be
     changed or deleted (a database trigger refuses it), so nothing here offers to."""
-    events = (
-        AuditEvent.objects.for_practice(request.practice)
-        .select_related("actor")
-        .order_by("-created_at", "-pk")
-    )
-    audit_filter = AuditFilter(request.GET, queryset=events, practice=request.practice)
+    audit_filter, events = _audit_filter(request)
     page = Paginator(audit_filter.qs, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "form": audit_filter.form,
@@ -399,3 +414,68 @@ def audit(request: PracticeRequest) -> HttpResponse:
         "practice/audit.html#audit-rows" if wants_fragment(request) else "practice/audit.html"
     )
     return render(request, template, context)
+
+
+AUDIT_EXPORT_BATCH = 500
+
+
+@require_safe
+@owner_required
+def audit_export(request: PracticeRequest) -> HttpResponse:
+    """The filtered audit log, every page of it, as CSV, with each row's place in the
+    practice's hash chain (so a copy kept elsewhere can be checked against the database
+    later). The export is itself audited."""
+    audit_filter, _events = _audit_filter(request)
+    if not audit_filter.is_valid():
+        messages.error(request, _("Correct the filters before exporting."))
+        return redirect(reverse("practice:audit") + "?" + request.GET.urlencode())
+    events = audit_filter.qs
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    day = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="audit-{day}.csv"'
+    add_never_cache_headers(response)
+    response.write("\ufeff")  # Excel reads the file as UTF-8
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            _("When"),
+            _("Member"),
+            _("Action"),
+            _("Code"),
+            _("Object"),
+            _("Patient"),
+            _("Session"),
+            _("IP address"),
+            _("Details"),
+            _("Number in the chain"),
+            _("Hash"),
+        ]
+    )
+    count = 0
+    for start in range(0, events.count(), AUDIT_EXPORT_BATCH):
+        for row in audit_rows(request.practice, events[start : start + AUDIT_EXPORT_BATCH]):
+            event = row.event
+            writer.writerow(
+                [
+                    timezone.localtime(event.created_at).isoformat(timespec="seconds"),
+                    spreadsheet_safe(event.actor.email if event.actor else ""),
+                    spreadsheet_safe(str(row.label)),
+                    event.action,
+                    f"{event.target_type}:{event.target_id}" if event.target_type else "",
+                    spreadsheet_safe(row.patient_name or ""),
+                    event.session_id or "",
+                    event.ip or "",
+                    spreadsheet_safe(json.dumps(event.data, ensure_ascii=False, sort_keys=True)),
+                    event.seq or "",
+                    event.chain_hash,
+                ]
+            )
+            count += 1
+    services.audit_record(
+        practice=request.practice,
+        actor=request.user,
+        action="audit.export",
+        ip=client_ip(request),
+        data={"rows": count, "filters": sorted(k for k, v in request.GET.items() if v)},
+    )
+    return response
