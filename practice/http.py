@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -57,3 +57,16 @@ def spreadsheet_safe(value: str) -> str:
     """A CSV cell that a spreadsheet shows as typed: a name entered as "=HYPERLINK(...)"
     must not become a formula."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def login_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
+    """The account a sign-in attempt is for, as django-axes counts failures: the email,
+    trimmed and lower-cased (as the sign-in form reads it), so "Ana@X" and "ana@x" are
+    one account."""
+    raw = (credentials or {}).get("username") or request.POST.get("username", "")
+    return str(raw).strip().lower()
+
+
+def login_client_ip(request: HttpRequest) -> str:
+    """The client's address for django-axes, read as the audit log reads it."""
+    return client_ip(request) or ""

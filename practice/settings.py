@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "template_partials.apps.SimpleAppConfig",
     "guardian",
     "csp",
+    "axes",
     "practice",
     "patients",
     "therapies",
@@ -66,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "practice.urls"
@@ -245,9 +248,23 @@ BRIEFING_AHEAD = timedelta(hours=env.int("BRIEFING_HOURS_AHEAD", default=36))
 # --- Accounts ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "practice.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# Sign-in lockout (django-axes): 5 failures for one account from one address lock that
+# account out from that address for LOGIN_LOCKOUT_MINUTES, so colleagues behind the same
+# clinic network keep signing in. The email is the account, whatever its case.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "practice.http.login_username"
+AXES_CLIENT_IP_CALLABLE = "practice.http.login_client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Attempts are kept in the database (axes_accessattempt); not logged, as they name people.
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # guardian's anonymous user needs a username field, which our email-only users lack.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False

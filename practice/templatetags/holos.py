@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from babel.numbers import format_currency
@@ -73,3 +73,11 @@ def clock(seconds: float | int | None) -> str:
 def iso_date(value: str | None) -> date | None:
     """A day kept in JSON as "YYYY-MM-DD", back as a date for the `date` filter."""
     return parse_date(value) if value else None
+
+
+@register.filter
+def whole_minutes(value: timedelta | None) -> int:
+    """A duration in whole minutes, rounded up (a 90-second pause is 2 minutes away)."""
+    if not value:
+        return 0
+    return -(-int(value.total_seconds()) // 60)

@@ -151,7 +151,7 @@ def test_existing_user_accepts_invitation_after_signing_in(client, clinic, outsi
     response = client.get(url)
     assert response.status_code == 302 and reverse("accounts:login") in response.url
 
-    client.login(email=outsider.email, password=PASSWORD)
+    client.force_login(outsider)
     client.post(url)
     assert Membership.objects.get(user=outsider, practice=clinic).role == Role.THERAPIST
     assert client.session["practice_id"] == clinic.pk
@@ -204,7 +204,7 @@ def test_user_with_several_practices_switches_between_them(client_for, clinic, o
 
 def test_user_without_practice_is_offered_to_start_one(client, db):
     user = UserFactory()
-    client.login(email=user.email, password=PASSWORD)
+    client.force_login(user)
 
     assert client.get(reverse("sessions:calendar")).url == reverse("no_practice")
     response = client.post(
