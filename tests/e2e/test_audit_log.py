@@ -4,8 +4,10 @@ desk cannot open the log."""
 
 from __future__ import annotations
 
+import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -78,6 +80,14 @@ def test_owner_finds_a_therapists_read_of_a_note_in_the_audit_log(demo, new_page
     expect(session_link).to_have_text(f"Session #{session.pk}")
     expect(session_link).to_have_attribute("href", re.compile(rf"/sessions/{session.pk}/$"))
     shot(owner, "audit-log")
+
+    # The filtered log as CSV, each row with its place in the practice's hash chain.
+    with owner.expect_download() as download:
+        owner.get_by_role("link", name="Export CSV").click()
+    exported = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8-sig"))))
+    read.refresh_from_db()
+    assert len(exported) == 2 and exported[1][3] == "session_note.read"
+    assert exported[1][9:] == [str(read.seq), read.chain_hash]
 
     # The link opens the session (the Owner may read notes; that read is audited too).
     session_link.click()
