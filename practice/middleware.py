@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import time
 import zoneinfo
 from collections.abc import Callable
+from urllib.parse import urlencode
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from practice.models import Membership
 
@@ -47,3 +56,71 @@ class PracticeMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+# Session keys: when the user signed in, and when they last did something.
+SIGNED_IN_AT = "holos_signed_in_at"
+SEEN_AT = "holos_seen_at"
+# Sent by requests the page makes on its own (htmx polls): they don't keep a session alive.
+BACKGROUND_HEADER = "X-Holos-Background"
+SEEN_EVERY = 60  # seconds: how often activity is written to the session, at most
+
+
+def mark_signed_in(request: HttpRequest) -> None:
+    """Start the clocks of a new session (on `user_logged_in`)."""
+    now = time.time()
+    request.session[SIGNED_IN_AT] = request.session[SEEN_AT] = now
+
+
+class SessionTimeoutMiddleware:
+    """End a session idle for SESSION_IDLE_MINUTES, or SESSION_ABSOLUTE_HOURS after its
+    sign-in whatever happens in it, or signed in before the user's `sessions_valid_after`
+    (a deactivation). Only what the person does counts as activity: requests sent with
+    BACKGROUND_HEADER (a page polling for progress) leave the idle clock alone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated:
+            now = time.time()
+            if SIGNED_IN_AT not in request.session:  # signed in before these clocks existed
+                mark_signed_in(request)
+            signed_in = request.session[SIGNED_IN_AT]
+            seen = request.session.get(SEEN_AT, signed_in)
+            ended = user.sessions_valid_after
+            if now - signed_in > settings.SESSION_ABSOLUTE_SECONDS:
+                hours = settings.SESSION_ABSOLUTE_SECONDS // 3600
+                return self.signed_out(
+                    request,
+                    ngettext(
+                        "You were signed out: a session lasts at most %(hours)d hour.",
+                        "You were signed out: a session lasts at most %(hours)d hours.",
+                        hours,
+                    )
+                    % {"hours": hours},
+                )
+            if now - seen > settings.SESSION_IDLE_SECONDS:
+                return self.signed_out(
+                    request, _("You were signed out after a while without activity.")
+                )
+            if ended is not None and signed_in < ended.timestamp():
+                return self.signed_out(request, _("You were signed out. Sign in again."))
+            if request.headers.get(BACKGROUND_HEADER) != "true" and now - seen >= SEEN_EVERY:
+                request.session[SEEN_AT] = now
+        return self.get_response(request)
+
+    @staticmethod
+    def signed_out(request: HttpRequest, message: str) -> HttpResponse:
+        logout(request)  # a new, empty session
+        messages.info(request, message)
+        login = reverse(settings.LOGIN_URL)
+        if request.method == "GET" and not request.headers.get("HX-Request"):
+            login += "?" + urlencode({"next": request.get_full_path()})
+        if request.headers.get("HX-Request"):
+            # htmx: the whole page goes to the sign-in form, not a fragment of it.
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = login
+            return response
+        return redirect(login)

@@ -54,6 +54,9 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"), max_length=8, choices=Language.choices, default=Language.ENGLISH
     )
+    # Sessions signed in before this moment are ended on their next request (practice.
+    # middleware.SessionTimeoutMiddleware): set when the user is deactivated somewhere.
+    sessions_valid_after = models.DateTimeField(null=True, blank=True, editable=False)
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

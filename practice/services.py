@@ -217,13 +217,16 @@ def membership_change_role(
 def membership_set_active(
     *, practice: Practice, actor: User, membership: Membership, active: bool
 ) -> Membership:
-    """Deactivate (or reactivate) a member; they lose (or regain) access on their next request."""
+    """Deactivate (or reactivate) a member; they lose (or regain) access on their next
+    request. Deactivating ends every session they have open."""
     if membership.is_active == active:
         return membership
     if not active:
         _ensure_an_owner_remains(practice, membership)
     membership.is_active = active
     membership.save(update_fields=["is_active"])
+    if not active:  # and their open sessions end on their next request
+        User.objects.filter(pk=membership.user_id).update(sessions_valid_after=timezone.now())
     audit_record(
         practice=practice,
         actor=actor,

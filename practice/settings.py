@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "practice.middleware.PracticeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "practice.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -279,7 +280,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+# A session ends after SESSION_IDLE_MINUTES without activity, and SESSION_ABSOLUTE_HOURS
+# after its sign-in in any case (practice.middleware.SessionTimeoutMiddleware).
+SESSION_IDLE_SECONDS = 60 * env.int("SESSION_IDLE_MINUTES", default=30)
+SESSION_ABSOLUTE_SECONDS = 60 * 60 * env.int("SESSION_ABSOLUTE_HOURS", default=12)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 
 # --- Email: console by default, SMTP by setting EMAIL_URL ------------------------------
 if env.str("EMAIL_URL", default=""):
