@@ -75,7 +75,10 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
             data = {
                 "username": email,
                 "password": password,
-                "csrfmiddlewaretoken": self.client.cookies.get("csrftoken", ""),
+                # "__Host-csrftoken" in production, "csrftoken" with DEBUG on.
+                "csrfmiddlewaretoken": next(
+                    (c.value for c in self.client.cookies if c.name.endswith("csrftoken")), ""
+                ),
             }
             # Django checks the Referer of secure requests against the Host.
             referer = host.replace("http://", "https://", 1) + LOGIN_PATH

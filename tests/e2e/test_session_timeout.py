@@ -20,7 +20,9 @@ def test_an_idle_session_ends_and_sign_in_returns_to_the_page(
     sign_in(page, therapist.email)
     expect(page.locator("nav.mainnav")).to_be_visible()
     # 31 minutes pass without activity.
-    key = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
+    key = next(
+        c["value"] for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME
+    )
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
     session[SEEN_AT] -= settings.SESSION_IDLE_SECONDS + 60
     session.save()

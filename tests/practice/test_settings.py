@@ -86,3 +86,28 @@ def test_pages_carry_a_content_security_policy_without_inline_scripts(client, db
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert "<script>" not in response.content.decode()
+
+
+def test_production_cookies_are_host_only_and_secure():
+    script = (
+        "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'practice.settings'; "
+        "django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME, s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_DOMAIN, s.CSRF_COOKIE_DOMAIN)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **PRODUCTION},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.split() == [
+        "__Host-sessionid",
+        "__Host-csrftoken",
+        "True",
+        "True",
+        "None",
+        "None",
+    ], result.stderr
