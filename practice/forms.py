@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import math
 import zoneinfo
 from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice.models import (
     MAX_REMINDER_HOURS,
@@ -227,3 +230,71 @@ class AccountForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ("first_name", "last_name", "language")
+
+
+class TwoFactorCodeForm(forms.Form):
+    """The six digits of the authenticator app, checked by django-otp (a used code is
+    refused, and each wrong one doubles the wait before the next)."""
+
+    code = forms.CharField(
+        label=_("Code from your authenticator app"),
+        max_length=9,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "size": 9,
+            }
+        ),
+    )
+
+    def __init__(self, *args: Any, device: TOTPDevice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.device = device
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        if not (code.isdigit() and len(code) == 6):
+            raise forms.ValidationError(_("Enter the six digits your app shows."), code="format")
+        if self.has_error("password"):
+            return code  # no code is spent on a wrong password
+        allowed, why = self.device.verify_is_allowed()
+        if not allowed:
+            locked_until = (why or {}).get("locked_until") or timezone.now()
+            wait = max(1, math.ceil((locked_until - timezone.now()).total_seconds()))
+            raise forms.ValidationError(
+                _("Too many wrong codes. Wait %(seconds)d seconds, then try again."),
+                code="throttled",
+                params={"seconds": wait},
+            )
+        if not self.device.verify_token(code):
+            raise forms.ValidationError(
+                _("That code isn’t right, or was used already. Enter the code your app shows now."),
+                code="wrong",
+            )
+        return code
+
+
+class TwoFactorSetupForm(TwoFactorCodeForm):
+    """The first code of a new app; replacing an app also asks for the password."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: Any, replacing_for: User | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = replacing_for
+        if replacing_for is None:
+            del self.fields["password"]
+        else:  # the password first, then the code
+            self.order_fields(["password", "code"])
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        if self.user is not None and not self.user.check_password(password):
+            raise forms.ValidationError(_("That password isn’t right."), code="password")
+        return password

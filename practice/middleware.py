@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -124,3 +124,52 @@ class SessionTimeoutMiddleware:
             response["HX-Redirect"] = login
             return response
         return redirect(login)
+
+
+class TwoFactorMiddleware:
+    """Between the password and the rest of the app: a member who must use two-factor
+    authentication (Owners, Therapists) or who set it up enters a code first, or sets the
+    app up first if they must and have none. Only the two-factor pages and signing out
+    are open until then. Runs after PracticeMiddleware (it reads request.memberships)."""
+
+    OPEN = frozenset({"accounts:two_factor", "accounts:two_factor_setup", "accounts:logout"})
+    NOT_ENROLLED = "holos_two_factor_none"  # checked once a session: optional and unused
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from practice import two_factor
+
+        user = request.user
+        if (
+            user.is_authenticated
+            and not two_factor.is_verified(request)
+            and self.view_name(request) not in self.OPEN
+        ):
+            if two_factor.is_required(request.memberships):  # type: ignore[attr-defined]
+                has_device = two_factor.confirmed_device(user) is not None
+                target = "accounts:two_factor" if has_device else "accounts:two_factor_setup"
+                return self.send_to(request, reverse(target))
+            if not request.session.get(self.NOT_ENROLLED):
+                if two_factor.confirmed_device(user) is not None:
+                    return self.send_to(request, reverse("accounts:two_factor"))
+                request.session[self.NOT_ENROLLED] = True
+        return self.get_response(request)
+
+    @staticmethod
+    def view_name(request: HttpRequest) -> str:
+        try:
+            return resolve(request.path_info).view_name
+        except Resolver404:
+            return ""
+
+    @staticmethod
+    def send_to(request: HttpRequest, url: str) -> HttpResponse:
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        if request.method == "GET":
+            url += "?" + urlencode({"next": request.get_full_path()})
+        return redirect(url)

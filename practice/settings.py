@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "guardian",
     "csp",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "practice",
     "patients",
     "therapies",
@@ -66,6 +68,7 @@ MIDDLEWARE = [
     "practice.middleware.PracticeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "practice.middleware.SessionTimeoutMiddleware",
+    "practice.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -266,6 +269,10 @@ AXES_RESET_ON_SUCCESS = True
 # Attempts are kept in the database (axes_accessattempt); not logged, as they name people.
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Two-factor authentication (django-otp, TOTP): required of Owners and Therapists, offered
+# to Assistants. A wrong code makes the next wait 1, 2, 4… seconds; a used code is refused.
+OTP_TOTP_ISSUER = "Holos"
+OTP_TOTP_THROTTLE_FACTOR = 1
 # guardian's anonymous user needs a username field, which our email-only users lack.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False

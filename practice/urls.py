@@ -10,6 +10,8 @@ accounts = (
         path("logout/", auth_views.LogoutView.as_view(), name="logout"),
         path("signup/", views.signup, name="signup"),
         path("account/", views.account, name="account"),
+        path("two-factor/", views.two_factor, name="two_factor"),
+        path("two-factor/setup/", views.two_factor_setup, name="two_factor_setup"),
         path("invitations/<str:token>/", views.invitation, name="invitation"),
         path("password/reset/", views.password_reset, name="password_reset"),
         path(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -15,12 +16,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from practice import services
+from practice import two_factor as two_factor_auth
 from practice.audit import AuditFilter, audit_rows
 from practice.forms import (
     AcceptInvitationForm,
@@ -31,6 +33,8 @@ from practice.forms import (
     PlanForm,
     PracticeSettingsForm,
     SignUpForm,
+    TwoFactorCodeForm,
+    TwoFactorSetupForm,
 )
 from practice.http import (
     MaybePracticeRequest,
@@ -99,6 +103,69 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+def _next_or(request: HttpRequest, default: str) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return default
+
+
+@login_required
+@never_cache
+def two_factor(request: MaybePracticeRequest) -> HttpResponse:
+    """The second step of signing in: the authenticator app's code."""
+    user = cast(User, request.user)
+    device = two_factor_auth.confirmed_device(user)
+    if device is None:
+        return redirect(reverse("accounts:two_factor_setup") + _query(request))
+    form = TwoFactorCodeForm(request.POST or None, device=device)
+    if request.method == "POST" and form.is_valid():
+        two_factor_auth.mark_verified(request, device)
+        return redirect(_next_or(request, reverse("home")))
+    return render(
+        request,
+        "registration/two_factor.html",
+        {"form": form, "next": _next_or(request, "")},
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@never_cache
+def two_factor_setup(request: MaybePracticeRequest) -> HttpResponse:
+    """Set up the authenticator app (required of Owners and Therapists before anything
+    else; offered to Assistants on their account page). Replacing an app asks for the
+    password again, and must come from a session that passed the current one."""
+    user = cast(User, request.user)
+    current = two_factor_auth.confirmed_device(user)
+    if current is not None and not two_factor_auth.is_verified(request):
+        return redirect(reverse("accounts:two_factor") + _query(request))
+    device = two_factor_auth.pending_device(user)
+    form = TwoFactorSetupForm(
+        request.POST or None, device=device, replacing_for=user if current else None
+    )
+    if request.method == "POST" and form.is_valid():
+        two_factor_auth.confirm(request, device)
+        messages.success(request, _("Two-factor authentication is on for your account."))
+        return redirect(_next_or(request, reverse("accounts:account")))
+    context = {
+        "form": form,
+        "next": _next_or(request, ""),
+        "replacing": current is not None,
+        "qr": two_factor_auth.qr_svg(device),
+        "secret": two_factor_auth.secret_for_typing(device),
+    }
+    status = 422 if request.method == "POST" else 200
+    return render(request, "registration/two_factor_setup.html", context, status=status)
+
+
+def _query(request: HttpRequest) -> str:
+    wanted = _next_or(request, "")
+    return "?" + urlencode({"next": wanted}) if wanted else ""
+
+
 def signup(request: MaybePracticeRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
@@ -128,7 +195,13 @@ def account(request: MaybePracticeRequest) -> HttpResponse:
         form.save()
         messages.success(request, _("Your account was updated."))
         return redirect("accounts:account")
-    return render(request, "registration/account.html", {"form": form})
+    user = cast(User, request.user)
+    context = {
+        "form": form,
+        "two_factor_on": two_factor_auth.confirmed_device(user) is not None,
+        "two_factor_required": two_factor_auth.is_required(request.memberships),  # type: ignore[attr-defined]
+    }
+    return render(request, "registration/account.html", context)
 
 
 def invitation(request: MaybePracticeRequest, token: str) -> HttpResponse:

@@ -211,9 +211,16 @@ def other_practice_objects(other_practice, outsider) -> PracticeObjects:
 
 
 def login(client: Client, user: User) -> Client:
-    # force_login: the test client's login() calls authenticate() without the request,
-    # which django-axes refuses; sign-in through the form is tested in test_accounts.
+    """Signed in, past the second factor. force_login: the test client's login() calls
+    authenticate() without the request, which django-axes refuses; signing in through
+    the forms is tested in test_accounts and test_two_factor."""
+    from practice.two_factor import VERIFIED
+    from tests.factories import authenticator
+
     client.force_login(user)
+    session = client.session
+    session[VERIFIED] = authenticator(user).persistent_id
+    session.save()
     return client
 
 

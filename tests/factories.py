@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import assign_perm
 
 from patients.models import Patient
@@ -364,3 +366,22 @@ def weekly_treatment(
     for session in sessions:
         index_source(SourceKind.SESSION_NOTE, session.pk)
     return patient, sessions
+
+
+def authenticator_code(device: TOTPDevice, *, after_last: bool = True) -> str:
+    """The code an authenticator app shows now for `device`; `after_last`: if the
+    current one was used already, the next step's (within django-otp's tolerance), as a
+    person would wait for it."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    if after_last and totp.t() <= device.last_t:
+        totp.time += (device.last_t + 1 - totp.t()) * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def authenticator(user: User) -> TOTPDevice:
+    """The user's confirmed authenticator app, set up once."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)

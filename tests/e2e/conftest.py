@@ -7,13 +7,15 @@ A missing browser fails the tests loudly instead of skipping them.
 from __future__ import annotations
 
 import os
+from base64 import b32decode
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, authenticator_code
 
 # Playwright's sync API keeps an event loop running in the test thread, which makes Django
 # refuse ORM calls from that thread unless told it is safe (it is: one thread, no awaits).
@@ -96,9 +98,27 @@ def shot(page: Page, name: str) -> Path:
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    """Sign in through the login form the way a person does."""
+    """Sign in through the login form the way a person does, and through the second
+    factor when asked (`second_factor`)."""
     if "/accounts/login/" not in page.url:
         page.goto("/accounts/login/")
     page.locator("input[name=username]").fill(email)
     page.locator("input[name=password]").fill(password)
     page.locator("main form button[type=submit]").click()
+    second_factor(page, email)
+
+
+def second_factor(page: Page, email: str) -> None:
+    """On the two-factor pages, do what the person would with their authenticator app:
+    the first time, set it up from the key the page shows; later, type its code."""
+    page.wait_for_load_state()
+    if "/accounts/two-factor/setup/" in page.url:
+        key = page.locator(".totp-secret").inner_text().replace(" ", "")
+        device = TOTPDevice(key=b32decode(key + "=" * (-len(key) % 8)).hex())
+    elif "/accounts/two-factor/" in page.url:
+        device = TOTPDevice.objects.get(user__email__iexact=email, confirmed=True)
+    else:
+        return
+    page.locator("input[name=code]").fill(authenticator_code(device))
+    page.locator("form:has(input[name=code]) button[type=submit]").click()
+    page.wait_for_load_state()

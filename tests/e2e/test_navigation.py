@@ -14,7 +14,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from practice.models import Invitation, Membership, Role, User
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import second_factor, shot, sign_in
 
 DEMO_PASSWORD = "holos-demo"
 OWNER_NAV = ["calendar", "patients", "payments", "tera", "settings"]
@@ -50,6 +50,7 @@ def test_owner_signs_in_and_sees_all_navigation(demo, page: Page) -> None:
     page.locator("input[name=password]").click()
     page.keyboard.type(DEMO_PASSWORD)
     page.locator("main form button[type=submit]").click()
+    second_factor(page, "owner@holos.demo")
 
     expect(page).to_have_url(CALENDAR_URL)
     expect(page.locator("nav.mainnav a[data-nav=calendar]")).to_have_attribute(
@@ -149,6 +150,11 @@ def test_signup_rejects_mismatched_passwords_then_creates_the_practice(
 
     fill("a-long-and-unusual-9")
     form.locator("button[type=submit]").click()
+    # An Owner sets up two-factor authentication before anything else.
+    expect(page).to_have_url(re.compile(r"/accounts/two-factor/setup/"))
+    expect(page.locator(".qr-code svg")).to_be_visible()
+    shot(page, "two_factor_setup")
+    second_factor(page, email)
 
     expect(page).to_have_url(CALENDAR_URL)
     expect(page.locator("nav.mainnav a[data-nav=settings]")).to_be_visible()

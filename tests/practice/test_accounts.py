@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from practice.models import AuditEvent, Membership, Practice, Role, User
+from tests.conftest import login
 from tests.factories import PASSWORD, InvitationFactory, MembershipFactory, UserFactory
 
 SIGNUP = {
@@ -151,7 +152,7 @@ def test_existing_user_accepts_invitation_after_signing_in(client, clinic, outsi
     response = client.get(url)
     assert response.status_code == 302 and reverse("accounts:login") in response.url
 
-    client.force_login(outsider)
+    login(client, outsider)
     client.post(url)
     assert Membership.objects.get(user=outsider, practice=clinic).role == Role.THERAPIST
     assert client.session["practice_id"] == clinic.pk

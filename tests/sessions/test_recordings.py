@@ -507,8 +507,9 @@ def test_a_too_large_upload_is_stopped(client_for, therapist, appointment, setti
 def test_upload_rejects_a_missing_csrf_token(therapist, appointment, short_speech):
     from django.test import Client
 
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(therapist)
+    from tests.conftest import login
+
+    client = login(Client(enforce_csrf_checks=True), therapist)
     response = upload(client, appointment, "session.wav", short_speech)
     assert response.status_code == 403
     assert not Recording.objects.exists()
