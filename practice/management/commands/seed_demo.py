@@ -128,6 +128,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Sign in at http://localhost:8000 with (password: {DEMO_PASSWORD}):")
         for user, role in users:
             self.stdout.write(f"  {role.label:<10} {user.email}")
+        self.stdout.write(
+            "Owners and Therapists set up two-factor authentication at their first sign-in "
+            "(any authenticator app)."
+        )
 
     def seed(self) -> tuple[Practice, list[tuple[User, Role]]]:
         slug = PRACTICE["slug"]
