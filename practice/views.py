@@ -127,7 +127,7 @@ def two_factor(request: MaybePracticeRequest) -> HttpResponse:
     return render(
         request,
         "registration/two_factor.html",
-        {"form": form, "next": _next_or(request, "")},
+        {"form": form, "next": _next_or(request, ""), "signing_in": True},
         status=422 if request.method == "POST" else 200,
     )
 
@@ -156,6 +156,7 @@ def two_factor_setup(request: MaybePracticeRequest) -> HttpResponse:
         "replacing": current is not None,
         "qr": two_factor_auth.qr_svg(device),
         "secret": two_factor_auth.secret_for_typing(device),
+        "signing_in": not two_factor_auth.is_verified(request),
     }
     status = 422 if request.method == "POST" else 200
     return render(request, "registration/two_factor_setup.html", context, status=status)

@@ -45,6 +45,7 @@ def test_a_therapist_sets_the_app_up_at_first_sign_in(client, therapist):
     assert response.redirect_chain[-1][0].startswith(SETUP + "?next=")
     page = response.content.decode()
     assert "<svg" in page and "otpauth" not in page  # the QR code is drawn, not linked
+    assert 'class="mainnav"' not in page  # nothing to go to before the second factor
     app = _key_on(page)
     wrong = _code(client, SETUP, "000000")
     assert wrong.status_code == 422 and "isn’t right" in wrong.content.decode()
