@@ -357,6 +357,10 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Error e-mails and the debug page hide every form value, query value and local variable.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "practice.errors.NoClinicalTextFilter"
+DEFAULT_EXCEPTION_REPORTER = "practice.errors.NoClinicalTextReporter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -369,6 +373,13 @@ LOGGING = {
         # WeasyPrint and fontTools narrate every PDF step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # At DEBUG the LLM client and its HTTP library log whole requests: prompts are
+        # transcripts and notes. Whatever LOG_LEVEL says, they log warnings only.
+        "openai": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # the names openai's bundled copies log under
+        "httpcore2": {"level": "WARNING"},
     },
 }
 
