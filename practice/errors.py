@@ -5,6 +5,7 @@ exception's type and line numbers, the headers) is enough to find the bug."""
 
 from __future__ import annotations
 
+from collections.abc import ItemsView
 from types import FrameType
 from typing import Any
 
@@ -26,8 +27,8 @@ class NoClinicalTextFilter(SafeExceptionReporterFilter):
 
     def get_traceback_frame_variables(
         self, request: HttpRequest | None, tb_frame: FrameType
-    ) -> list[tuple[str, Any]]:
-        return [(name, self.cleansed_substitute) for name in tb_frame.f_locals]
+    ) -> ItemsView[str, Any]:
+        return dict.fromkeys(tb_frame.f_locals, self.cleansed_substitute).items()
 
     def get_safe_request_meta(self, request: HttpRequest) -> dict[str, Any]:
         meta = super().get_safe_request_meta(request)
