@@ -26,7 +26,7 @@ from therapies.models import TherapyType
 from therapies.schema import Kind
 from therapies.starters import starter
 
-DEMO_PASSWORD = "holos-demo"
+DEMO_PASSWORD = "holos-demo"  # published in the README  # nosec
 PRACTICE = {
     "slug": "espaco-holos",
     "name": "Espaço Holos",
