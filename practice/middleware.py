@@ -115,15 +115,7 @@ class SessionTimeoutMiddleware:
     def signed_out(request: HttpRequest, message: str) -> HttpResponse:
         logout(request)  # a new, empty session
         messages.info(request, message)
-        login = reverse(settings.LOGIN_URL)
-        if request.method == "GET" and not request.headers.get("HX-Request"):
-            login += "?" + urlencode({"next": request.get_full_path()})
-        if request.headers.get("HX-Request"):
-            # htmx: the whole page goes to the sign-in form, not a fragment of it.
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = login
-            return response
-        return redirect(login)
+        return send_to(request, reverse(settings.LOGIN_URL))
 
 
 class TwoFactorMiddleware:
@@ -139,23 +131,29 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated:
+            target = self.second_factor(request)
+            if target is not None and self.view_name(request) not in self.OPEN:
+                return send_to(request, reverse(target))
+        return self.get_response(request)
+
+    def second_factor(self, request: HttpRequest) -> str | None:
+        """Where a signed-in session must go before anything else, if anywhere."""
         from practice import two_factor
 
+        if two_factor.is_verified(request):
+            return None
         user = request.user
-        if (
-            user.is_authenticated
-            and not two_factor.is_verified(request)
-            and self.view_name(request) not in self.OPEN
-        ):
-            if two_factor.is_required(request.memberships):  # type: ignore[attr-defined]
-                has_device = two_factor.confirmed_device(user) is not None
-                target = "accounts:two_factor" if has_device else "accounts:two_factor_setup"
-                return self.send_to(request, reverse(target))
-            if not request.session.get(self.NOT_ENROLLED):
-                if two_factor.confirmed_device(user) is not None:
-                    return self.send_to(request, reverse("accounts:two_factor"))
-                request.session[self.NOT_ENROLLED] = True
-        return self.get_response(request)
+        if two_factor.is_required(request.memberships):  # type: ignore[attr-defined]
+            has_device = two_factor.confirmed_device(user) is not None  # type: ignore[arg-type]
+            return "accounts:two_factor" if has_device else "accounts:two_factor_setup"
+        if request.session.get(self.NOT_ENROLLED):
+            return None
+        if two_factor.confirmed_device(user) is not None:  # type: ignore[arg-type]
+            return "accounts:two_factor"
+        request.session[self.NOT_ENROLLED] = True
+        return None
 
     @staticmethod
     def view_name(request: HttpRequest) -> str:
@@ -164,12 +162,15 @@ class TwoFactorMiddleware:
         except Resolver404:
             return ""
 
-    @staticmethod
-    def send_to(request: HttpRequest, url: str) -> HttpResponse:
-        if request.headers.get("HX-Request"):
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = url
-            return response
-        if request.method == "GET":
-            url += "?" + urlencode({"next": request.get_full_path()})
-        return redirect(url)
+
+def send_to(request: HttpRequest, url: str) -> HttpResponse:
+    """Send the browser to `url` (a page of ours), coming back here afterwards: htmx gets
+    HX-Redirect, so the whole page goes there rather than a fragment; a plain GET carries
+    itself as `next`."""
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    if request.method == "GET":
+        url += "?" + urlencode({"next": request.get_full_path()})
+    return redirect(url)
