@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from practice.http import sign_in_email
 from practice.models import (
     MAX_REMINDER_HOURS,
     Invitation,
@@ -38,7 +39,7 @@ class EmailAuthenticationForm(AuthenticationForm):
     )
 
     def clean_username(self) -> str:
-        return self.cleaned_data["username"].strip().lower()
+        return sign_in_email(self.cleaned_data["username"])
 
 
 class PasswordPairMixin(forms.Form):

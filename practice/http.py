@@ -59,12 +59,16 @@ def spreadsheet_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def sign_in_email(raw: str) -> str:
+    """The account an email typed at sign-in names: "Ana@X " and "ana@x" are one."""
+    return raw.strip().lower()
+
+
 def login_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
-    """The account a sign-in attempt is for, as django-axes counts failures: the email,
-    trimmed and lower-cased (as the sign-in form reads it), so "Ana@X" and "ana@x" are
-    one account."""
+    """The account a sign-in attempt is for, as django-axes counts failures: read as the
+    sign-in form reads it."""
     raw = (credentials or {}).get("username") or request.POST.get("username", "")
-    return str(raw).strip().lower()
+    return sign_in_email(str(raw))
 
 
 def login_client_ip(request: HttpRequest) -> str:

@@ -305,10 +305,7 @@ def practice_plan(request: PracticeRequest) -> HttpResponse:
             messages.success(request, _("Your practice is on Pro: Tera’s insights are on."))
         else:
             messages.success(request, _("Your practice is on Free. Nothing was deleted."))
-    back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return redirect(back)
-    return redirect("practice:settings")
+    return redirect(_next_or(request, reverse("practice:settings")))
 
 
 def _members_context(request: PracticeRequest) -> dict[str, object]:
