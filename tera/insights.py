@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 MAX_CLAIMS = 10
 MAX_ITEMS = 6
 MIN_SESSION_BUDGET = 600  # characters of one session's notes, at least
-# Written notes first; a session's transcript only stands in when it has none.
-KIND_ORDER = (SourceKind.SESSION_NOTE, SourceKind.CLINICAL_NOTE, SourceKind.TRANSCRIPT)
+# Written notes, in this order; a session's transcript only stands in when it has none.
+WRITTEN = (SourceKind.SESSION_NOTE, SourceKind.CLINICAL_NOTE)
 
 SYSTEM = (
     "You are the clinical assistant of a therapist. You write only from the session notes "
@@ -90,7 +90,7 @@ def session_texts(
     used, cut = 0, False
     for session_id, entry in by_session.items():  # newest first
         kinds = entry["kinds"]
-        written = [k for k in KIND_ORDER[:2] if k in kinds] or [SourceKind.TRANSCRIPT]
+        written = [k for k in WRITTEN if k in kinds] or [SourceKind.TRANSCRIPT]
         text = "\n".join("\n".join(kinds[k]) for k in written)
         allowed = min(share, budget - used)
         if allowed < MIN_SESSION_BUDGET // 2:
@@ -431,9 +431,8 @@ def summary_of(membership: Membership, patient: Patient) -> Insight | None:
 
 
 def briefing_of(membership: Membership, appointment: Appointment) -> Insight | None:
-    """The briefing of an appointment if the member may read its patient's notes."""
-    if not plan_allows(membership.practice):
-        return None
+    """The briefing of an appointment if the member may read its patient's notes (the
+    plan and the appointment are `may_brief`'s business)."""
     return (
         Insight.objects.visible_to(membership)
         .filter(kind=InsightKind.BRIEFING, appointment=appointment)
