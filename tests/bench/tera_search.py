@@ -63,13 +63,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
 from tests.bench.harness import HarnessError, run_main, step
-from tests.bench.week_view_load import cores, percentile, recreate_database
+from tests.bench.week_view_load import (
+    bench_database_url,
+    cores,
+    percentile,
+    recreate_database,
+)
 
 if TYPE_CHECKING:
     from practice.models import Membership
@@ -333,13 +337,7 @@ def run(args: argparse.Namespace, _tmp: Path) -> None:
 def bench_database(database: str, *, keep: bool) -> Iterator[tuple[str, str]]:
     """Recreate the benchmark's own database and point Django at it; drop it afterwards
     unless `keep`. Yields the database's URL and a label without credentials."""
-    from practice import embedded
-
-    server_url = os.environ.get("DATABASE_URL") or embedded.postgres_url()
-    parts = urlsplit(server_url)
-    if parts.path.lstrip("/") == database:
-        raise HarnessError(f"DATABASE_URL already names {database}; it would be dropped")
-    bench_url = parts._replace(path=f"/{database}").geturl()
+    server_url, bench_url, label = bench_database_url(database)
     step(f"recreating database {database}")
     recreate_database(server_url, database)
     os.environ.update(
@@ -352,11 +350,6 @@ def bench_database(database: str, *, keep: bool) -> Iterator[tuple[str, str]]:
     )
     # Nothing here talks to Redis; a placeholder keeps settings from starting one.
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:9/0")
-    if parts.hostname:
-        label = f"{database} on {parts.hostname}:{parts.port or 5432}"
-    else:
-        socket_dir = parse_qs(parts.query).get("host", ["the default place"])[-1]
-        label = f"{database} on the socket in {socket_dir}"
     try:
         yield bench_url, label
     finally:

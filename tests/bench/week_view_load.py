@@ -124,11 +124,7 @@ def prepare_environment(database: str, *, static_root: Path) -> str:
     read. Returns where the database is, without credentials, for the report."""
     from practice import embedded
 
-    server_url = os.environ.get("DATABASE_URL") or embedded.postgres_url()
-    parts = urlsplit(server_url)
-    if parts.path.lstrip("/") == database:
-        raise HarnessError(f"DATABASE_URL already names {database}; it would be dropped")
-    bench_url = parts._replace(path=f"/{database}").geturl()
+    server_url, bench_url, label = bench_database_url(database)
     step(f"recreating database {database}")
     recreate_database(server_url, database)
     os.environ.update(
@@ -148,10 +144,26 @@ def prepare_environment(database: str, *, static_root: Path) -> str:
             "AUDIO_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
     )
+    return label
+
+
+def bench_database_url(database: str) -> tuple[str, str, str]:
+    """The database server's URL (DATABASE_URL, or the embedded one), the URL of the
+    benchmark's own `database` on it, and where that is without credentials, for reports.
+    Refuses a `database` that DATABASE_URL itself names: it is about to be dropped."""
+    from practice import embedded
+
+    server_url = os.environ.get("DATABASE_URL") or embedded.postgres_url()
+    parts = urlsplit(server_url)
+    if parts.path.lstrip("/") == database:
+        raise HarnessError(f"DATABASE_URL already names {database}; it would be dropped")
+    bench_url = parts._replace(path=f"/{database}").geturl()
     if parts.hostname:
-        return f"{database} on {parts.hostname}:{parts.port or 5432}"
-    socket_dir = parse_qs(parts.query).get("host", ["the default place"])[-1]
-    return f"{database} on the socket in {socket_dir}"
+        label = f"{database} on {parts.hostname}:{parts.port or 5432}"
+    else:
+        socket_dir = parse_qs(parts.query).get("host", ["the default place"])[-1]
+        label = f"{database} on the socket in {socket_dir}"
+    return server_url, bench_url, label
 
 
 def recreate_database(server_url: str, database: str) -> None:
