@@ -1,4 +1,9 @@
-"""Envelope encryption for data that must not sit readable on disk (session audio).
+"""Encryption of what must not sit readable on disk.
+
+Session audio: envelope encryption, below. Clinical text in the database (notes,
+transcripts, AI notes): `field_cipher()`, used by practice.fields.
+
+Audio:
 
 Each object gets a random 256-bit data key; AES-GCM encrypts the data under it, with the
 object's identity as associated data so a ciphertext cannot be moved to another object.
@@ -10,10 +15,12 @@ file system keep for a while after a DELETE.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -70,3 +77,64 @@ def _open(key: bytes, sealed: bytes, associated: bytes) -> bytes:
         return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
     except (InvalidTag, ValueError) as error:
         raise DecryptionError("Wrong key or altered data.") from error
+
+
+# --- Clinical text in the database -----------------------------------------------------
+
+
+def field_keys() -> tuple[str, ...]:
+    """FIELD_ENCRYPTION_KEYS, newest first: the first encrypts, every one decrypts (so a
+    new key can be put in front, `manage.py encryption_rotate` run, and the old one
+    dropped). Development derives one from SECRET_KEY, as the audio key does."""
+    configured = tuple(key.strip() for key in settings.FIELD_ENCRYPTION_KEYS if key.strip())
+    if configured:
+        return configured
+    if not settings.DEBUG:
+        raise ImproperlyConfigured(
+            "Set FIELD_ENCRYPTION_KEYS (Fernet keys: 32 random bytes, URL-safe base64)."
+        )
+    derived = hashlib.sha256(b"holos-fields:" + settings.SECRET_KEY.encode()).digest()
+    return (base64.urlsafe_b64encode(derived).decode(),)
+
+
+def field_cipher() -> MultiFernet:
+    return _field_cipher(field_keys())
+
+
+@functools.lru_cache(maxsize=4)
+def _field_cipher(keys: tuple[str, ...]) -> MultiFernet:
+    try:
+        return MultiFernet([Fernet(key) for key in keys])
+    except ValueError as error:
+        raise ImproperlyConfigured(
+            "Each of FIELD_ENCRYPTION_KEYS must be 32 bytes, URL-safe base64."
+        ) from error
+
+
+def encrypt_text(plaintext: str) -> str:
+    return field_cipher().encrypt(plaintext.encode()).decode("ascii")
+
+
+def decrypt_text(token: str) -> str:
+    """Fails closed: a value no configured key opens (a wrong or missing key, altered or
+    never-encrypted data) raises DecryptionError; it is never returned as it is."""
+    try:
+        return field_cipher().decrypt(token.encode("ascii")).decode()
+    except (InvalidToken, UnicodeError) as error:
+        raise DecryptionError("No configured key opens this value.") from error
+
+
+def rotate_text(token: str) -> str:
+    """The value encrypted again under the newest key (DecryptionError if none opens it)."""
+    try:
+        return field_cipher().rotate(token.encode("ascii")).decode("ascii")
+    except (InvalidToken, UnicodeError) as error:
+        raise DecryptionError("No configured key opens this value.") from error
+
+
+def under_newest_key(token: str) -> bool:
+    try:
+        Fernet(field_keys()[0]).decrypt(token.encode("ascii"))
+    except (InvalidToken, UnicodeError):
+        return False
+    return True

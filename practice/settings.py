@@ -198,6 +198,8 @@ TRANSCRIBE_NICENESS = env.int("TRANSCRIBE_NICENESS", default=10)
 # Audio waits encrypted (AES-256-GCM) under a key of its own, which this key wraps.
 # 32 bytes, URL-safe base64; the development default is derived from SECRET_KEY.
 AUDIO_ENCRYPTION_KEY = env.str("AUDIO_ENCRYPTION_KEY", default="")
+# Notes, transcripts and AI notes in the database (practice.fields); newest key first.
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 RECORDING_CHUNK_SECONDS = env.int("RECORDING_CHUNK_SECONDS", default=10)
 RECORDING_MAX_SECONDS = env.int("RECORDING_MAX_SECONDS", default=3 * 60 * 60)
 RECORDING_UPLOAD_MAX_MB = env.int("RECORDING_UPLOAD_MAX_MB", default=200)

@@ -4,13 +4,13 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from practice.fields import EncryptedJSONField, EncryptedTextField
 from practice.models import PracticeOwned
 from practice.querysets import PracticeQuerySet
 from sessions.querysets import (
@@ -238,7 +238,8 @@ class Session(PracticeOwned):
 
 class SessionNote(PracticeOwned):
     """The clinical part of a session: the therapist's notes and the therapy type's
-    custom-field values (validated by therapies.formbuilder, stored as JSONB).
+    custom-field values (validated by therapies.formbuilder). Both are encrypted at rest
+    (practice.fields).
 
     Read only through `SessionNote.objects.visible_to(membership)`, the note barrier:
     Owners read the whole practice's notes, a Therapist those of their own patients, an
@@ -248,8 +249,8 @@ class SessionNote(PracticeOwned):
     session = models.OneToOneField(
         Session, on_delete=models.PROTECT, primary_key=True, related_name="note"
     )
-    text = models.TextField(_("session notes"), blank=True, max_length=MAX_NOTE_LENGTH)
-    custom_values = models.JSONField(_("custom fields"), default=dict, blank=True)
+    text = EncryptedTextField(_("session notes"), blank=True, max_length=MAX_NOTE_LENGTH)
+    custom_values = EncryptedJSONField(_("custom fields"), default=dict, blank=True)
     signed_at = models.DateTimeField(_("signed at"), null=True, blank=True)
     signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -257,16 +258,6 @@ class SessionNote(PracticeOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = SessionNoteQuerySet.as_manager()
-
-    class Meta:
-        indexes: ClassVar = [
-            # "Reiki sessions where the heart chakra was worked on": custom_values @> {...}
-            GinIndex(
-                fields=["custom_values"],
-                opclasses=["jsonb_path_ops"],
-                name="session_note_values_gin",
-            )
-        ]
 
     def __str__(self) -> str:
         return f"note of session {self.session_id}"
@@ -285,7 +276,7 @@ class SessionNoteRevision(PracticeOwned):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
     # {"field": {"before": ..., "after": ...}}; custom fields as "custom:<key>".
-    changes = models.JSONField(default=dict)
+    changes = EncryptedJSONField(default=dict)
 
     objects = PracticeQuerySet["SessionNoteRevision"].as_manager()
 
@@ -301,7 +292,7 @@ class SessionAmendment(PracticeOwned):
 
     note = models.ForeignKey(SessionNote, on_delete=models.PROTECT, related_name="amendments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    text = models.TextField(_("amendment"), max_length=MAX_AMENDMENT_LENGTH)
+    text = EncryptedTextField(_("amendment"), max_length=MAX_AMENDMENT_LENGTH)
     at = models.DateTimeField(default=timezone.now)
 
     objects = PracticeQuerySet["SessionAmendment"].as_manager()
@@ -444,7 +435,7 @@ class LiveText(PracticeOwned):
 
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="live_texts")
     seq = models.PositiveIntegerField()
-    text = models.TextField(blank=True)
+    text = EncryptedTextField(blank=True)
 
     objects = PracticeQuerySet["LiveText"].as_manager()
 
@@ -488,7 +479,7 @@ class TranscriptSegment(PracticeOwned):
     position = models.PositiveIntegerField()
     start = models.FloatField()
     end = models.FloatField()
-    text = models.TextField(_("text"), max_length=MAX_NOTE_LENGTH)
+    text = EncryptedTextField(_("text"), max_length=MAX_NOTE_LENGTH)
     speaker = models.ForeignKey(
         Speaker, on_delete=models.PROTECT, null=True, blank=True, related_name="segments"
     )
@@ -513,8 +504,8 @@ class TranscriptSegmentRevision(PracticeOwned):
     )
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
-    text_before = models.TextField(blank=True)
-    text_after = models.TextField(blank=True)
+    text_before = EncryptedTextField(blank=True)
+    text_after = EncryptedTextField(blank=True)
     speaker_before = models.CharField(max_length=120, blank=True)
     speaker_after = models.CharField(max_length=120, blank=True)
 
@@ -602,14 +593,14 @@ class ClinicalNote(PracticeOwned):
     # The template's sections and custom-field keys as they were when drafted.
     sections = models.JSONField(default=list)
     field_keys = models.JSONField(default=list, blank=True)
-    quick_notes = models.TextField(_("your quick notes"), blank=True, max_length=5000)
+    quick_notes = EncryptedTextField(_("your quick notes"), blank=True, max_length=5000)
     language = models.CharField(_("language of the note"), max_length=8)
     status = models.CharField(
         max_length=16, choices=ClinicalNoteStatus.choices, default=ClinicalNoteStatus.DRAFTING
     )
     failure = models.CharField(max_length=300, blank=True)
     # What the model has written so far while drafting, shown as progress.
-    stream_text = models.TextField(blank=True)
+    stream_text = EncryptedTextField(blank=True)
     stream_tokens = models.PositiveIntegerField(default=0)
     # When a worker last showed it was drafting (tera.drafting.resume_stalled).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -653,9 +644,9 @@ class ClinicalNoteVersion(PracticeOwned):
     note = models.ForeignKey(ClinicalNote, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=NoteVersionKind.choices)
-    instruction = models.CharField(max_length=500, blank=True)
-    content = models.JSONField(default=dict)
-    suggestions = models.JSONField(default=list, blank=True)
+    instruction = EncryptedTextField(max_length=500, blank=True)
+    content = EncryptedJSONField(default=dict)
+    suggestions = EncryptedJSONField(default=list, blank=True)
     model = models.CharField(max_length=200, blank=True)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -693,14 +684,14 @@ class NoteProposal(PracticeOwned):
 
     note = models.ForeignKey(ClinicalNote, on_delete=models.CASCADE, related_name="proposals")
     base = models.ForeignKey(ClinicalNoteVersion, on_delete=models.CASCADE, related_name="+")
-    instruction = models.CharField(_("instruction"), max_length=500)
+    instruction = EncryptedTextField(_("instruction"), max_length=500)
     section_key = models.CharField(max_length=40, blank=True)  # one section, or all
     status = models.CharField(
         max_length=16, choices=ProposalStatus.choices, default=ProposalStatus.WORKING
     )
     failure = models.CharField(max_length=300, blank=True)
-    sections = models.JSONField(default=list, blank=True)  # as in a version's content
-    stream_text = models.TextField(blank=True)
+    sections = EncryptedJSONField(default=list, blank=True)  # as in a version's content
+    stream_text = EncryptedTextField(blank=True)
     stream_tokens = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(

@@ -66,6 +66,16 @@ def _containing(therapy: TherapyType, key: str, answer: str) -> dict[str, Any] |
     return {key: [answer] if field["kind"] == Kind.MULTIPLE_CHOICE else answer}
 
 
+def _has_answer(values: dict[str, Any], containing: dict[str, Any]) -> bool:
+    """Whether a note's custom values hold the answer `_containing` describes: the same
+    yes/no or choice, or for a multiple choice that option among those chosen."""
+    ((key, wanted),) = containing.items()
+    have = values.get(key)
+    if isinstance(wanted, list):
+        return isinstance(have, list) and all(option in have for option in wanted)
+    return type(have) is type(wanted) and have == wanted
+
+
 @dataclass(frozen=True)
 class PatientSessions:
     sessions: QuerySet[Session]
@@ -100,9 +110,13 @@ def patient_sessions(
         therapy = next((t for t in therapies if t.pk == int(parts[0])), None)
         containing = _containing(therapy, parts[1], parts[2]) if therapy else None
         if therapy is not None and containing is not None:
-            notes = SessionNote.objects.visible_to(membership).filter(
-                custom_values__contains=containing
+            # The values are encrypted, so the one patient's notes are compared here.
+            notes = (
+                SessionNote.objects.visible_to(membership)
+                .filter(session__patient=patient, session__therapy_type=therapy)
+                .only("session_id", "custom_values")
             )
-            sessions = sessions.filter(therapy_type=therapy, pk__in=notes.values("session_id"))
+            chosen = [n.session_id for n in notes if _has_answer(n.custom_values, containing)]
+            sessions = sessions.filter(therapy_type=therapy, pk__in=chosen)
             applied, key = value, parts[1]
     return PatientSessions(sessions, value_options(therapies), applied, key)

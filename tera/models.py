@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
+from practice.fields import EncryptedJSONField, EncryptedTextField
 from practice.models import PracticeOwned
 from tera.embeddings import DIMENSIONS
 from tera.querysets import ChunkQuerySet, InsightQuerySet
@@ -31,7 +32,7 @@ class Chunk(PracticeOwned):
     kind = models.CharField(max_length=16, choices=SourceKind.choices)
     source_id = models.PositiveBigIntegerField()
     position = models.PositiveIntegerField()
-    text = models.TextField()
+    text = EncryptedTextField()
     embedding = VectorField(dimensions=DIMENSIONS)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -88,7 +89,7 @@ class Insight(PracticeOwned):
     status = models.CharField(
         max_length=10, choices=InsightStatus.choices, default=InsightStatus.PREPARING
     )
-    content = models.JSONField(default=dict, blank=True)
+    content = EncryptedJSONField(default=dict, blank=True)
     failure = models.CharField(max_length=300, blank=True)
     inputs = models.CharField(max_length=64, blank=True)
     requested_by = models.ForeignKey(

@@ -104,7 +104,6 @@ def field_sessions(membership: Membership, patient: Patient) -> list[FieldSessio
     notes = (
         SessionNote.objects.visible_to(membership)
         .filter(session__patient=patient)
-        .exclude(custom_values={})
         .select_related("session__therapy_type")
         .order_by("session__starts_at")
     )
@@ -118,6 +117,7 @@ def field_sessions(membership: Membership, patient: Patient) -> list[FieldSessio
             values=note.custom_values,
         )
         for note in notes
+        if note.custom_values  # encrypted: the empty ones are left out here, not in SQL
     ]
 
 

@@ -46,6 +46,10 @@ from tests.factories import (
 )
 from therapies.models import TherapyType
 
+# The key of the clinical text in the database (practice.fields), with DEBUG off as in
+# production; processes a test starts get it too.
+FIELD_KEY = "dGVzdHMtb25seS1maWVsZHMta2V5LTMyLWJ5dGVzISE="
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
@@ -90,6 +94,7 @@ def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests run with DEBUG off, where the audio key must be configured.
     settings.AUDIO_ENCRYPTION_KEY = "dGVzdHMtb25seS1hdWRpby1rZXktMzItYnl0ZXMhISE="
+    settings.FIELD_ENCRYPTION_KEYS = [FIELD_KEY]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CACHES = {
         "default": {

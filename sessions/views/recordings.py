@@ -159,9 +159,12 @@ def recording_detail(request: PracticeRequest, pk: int) -> HttpResponse:
     if polling and not (recording.is_recording or recording.is_processing):
         return HttpResponseClientRefresh()  # finished: the whole page changes
     query = request.GET.get("q", "").strip()[:MAX_SEARCH]
-    segments = recording.segments.select_related("speaker")
-    if query:
-        segments = segments.filter(text__icontains=query)
+    # A poll shows only the live text; the page, the final transcript.
+    segments = [] if polling else list(recording.segments.select_related("speaker"))
+    segment_count = len(segments)
+    if query:  # the text is encrypted at rest: one recording's segments are searched here
+        wanted = query.casefold()
+        segments = [segment for segment in segments if wanted in segment.text.casefold()]
     if not polling:
         services.transcript_open(recording=recording, **acting(request))
     context = {
@@ -172,7 +175,7 @@ def recording_detail(request: PracticeRequest, pk: int) -> HttpResponse:
         "live_texts": recording.live_texts.all(),
         "segments": segments,
         "query": query,
-        "segment_count": recording.segments.count(),
+        "segment_count": segment_count,
         "speakers": SpeakerFormSet(queryset=recording.speakers.all(), prefix="speakers"),
         "may_record": services.may_record(request.membership, recording.appointment),
         "chunk_seconds": settings.RECORDING_CHUNK_SECONDS,

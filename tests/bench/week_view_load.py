@@ -140,8 +140,9 @@ def prepare_environment(database: str, *, static_root: Path) -> str:
             "BEHIND_TLS_PROXY": "true",
             "STATIC_ROOT": str(static_root),
             "LOG_LEVEL": "WARNING",
-            # DEBUG=false needs a master key for the recorded audio (phase 2).
+            # DEBUG=false needs the keys of the recorded audio and of the clinical text.
             "AUDIO_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
     )
     return label

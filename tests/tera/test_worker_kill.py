@@ -61,6 +61,7 @@ def worker_queue(tmp_path):
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "AUDIO_ENCRYPTION_KEY": settings.AUDIO_ENCRYPTION_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         "TRANSCRIBE_MODEL_DIR": str(settings.TRANSCRIBE_MODEL_DIR),
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
