@@ -144,6 +144,20 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
         },
     ),
     (
+        _("Sign-in"),
+        {
+            "sign_in.login": _("Signed in with their password"),
+            "sign_in.fail": _("A sign-in to this account failed"),
+            "sign_in.logout": _("Signed out"),
+            "sign_in.lockout": _("Sign-in locked after too many failed attempts"),
+            "two_factor.setup": _("Set up two-factor authentication"),
+            "two_factor.replace": _("Replaced their authenticator app"),
+            "two_factor.verify": _("Entered their two-factor code"),
+            "two_factor.fail": _("Entered a wrong two-factor code"),
+            "two_factor.reset": _("Two-factor authentication was reset by an administrator"),
+        },
+    ),
+    (
         _("Practice and members"),
         {
             "practice.create": _("Created the practice"),

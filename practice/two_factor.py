@@ -21,8 +21,15 @@ from django.utils.safestring import SafeString, mark_safe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice.models import Membership, Role, User
+from practice.sign_in_audit import (
+    TWO_FACTOR_FAILED,
+    TWO_FACTOR_REPLACED,
+    TWO_FACTOR_SET_UP,
+    sign_in_record,
+)
 
 if TYPE_CHECKING:
+    from django.forms import Form
     from django.http import HttpRequest
 
 VERIFIED = "holos_two_factor"  # session key: the persistent id of the device used
@@ -85,3 +92,25 @@ def confirm(request: HttpRequest, device: TOTPDevice) -> None:
     if replaced:
         mark_signed_in(request)  # this session counts from now: the others end
     mark_verified(request, device)
+    sign_in_record(
+        user=user,
+        action=TWO_FACTOR_REPLACED if replaced else TWO_FACTOR_SET_UP,
+        request=request,
+        data={"device": device.pk},
+    )
+
+
+def wrong_code_record(request: HttpRequest, form: Form, *, step: str) -> None:
+    """Audit a code the form refused (wrong, used already, or sent while throttled); a
+    code that is not six digits is a typo, not an attempt."""
+    for reason in ("wrong", "throttled"):
+        if form.has_error("code", reason):
+            user = request.user
+            assert isinstance(user, User)
+            sign_in_record(
+                user=user,
+                action=TWO_FACTOR_FAILED,
+                request=request,
+                data={"step": step, "reason": reason},
+            )
+            return

@@ -46,6 +46,7 @@ from practice.http import (
 from practice.middleware import SESSION_KEY
 from practice.models import AuditEvent, Invitation, Membership, Plan, Practice, Role, User
 from practice.permissions import owner_objects, owner_required, practice_required
+from practice.sign_in_audit import TWO_FACTOR_VERIFIED, sign_in_record
 
 # --- Home and practice choice ---------------------------------------------------------
 
@@ -123,7 +124,12 @@ def two_factor(request: MaybePracticeRequest) -> HttpResponse:
     form = TwoFactorCodeForm(request.POST or None, device=device)
     if request.method == "POST" and form.is_valid():
         two_factor_auth.mark_verified(request, device)
+        sign_in_record(
+            user=user, action=TWO_FACTOR_VERIFIED, request=request, data={"device": device.pk}
+        )
         return redirect(_next_or(request, reverse("home")))
+    if request.method == "POST":
+        two_factor_auth.wrong_code_record(request, form, step="sign_in")
     return render(
         request,
         "registration/two_factor.html",
@@ -150,6 +156,8 @@ def two_factor_setup(request: MaybePracticeRequest) -> HttpResponse:
         two_factor_auth.confirm(request, device)
         messages.success(request, _("Two-factor authentication is on for your account."))
         return redirect(_next_or(request, reverse("accounts:account")))
+    if request.method == "POST":
+        two_factor_auth.wrong_code_record(request, form, step="setup")
     context = {
         "form": form,
         "next": _next_or(request, ""),

@@ -219,10 +219,19 @@ def login(client: Client, user: User) -> Client:
     """Signed in, past the second factor. force_login: the test client's login() calls
     authenticate() without the request, which django-axes refuses; signing in through
     the forms is tested in test_accounts and test_two_factor."""
+    from django.contrib.auth.signals import user_logged_in
+
+    from practice.sign_in_audit import UID_IN, on_logged_in
     from practice.two_factor import VERIFIED
     from tests.factories import authenticator
 
-    client.force_login(user)
+    # Without the sign-in audit row: a test's audit rows are then only what it did.
+    # Signing in through the forms is audited (tests/practice/test_sign_in_audit.py).
+    user_logged_in.disconnect(dispatch_uid=UID_IN)
+    try:
+        client.force_login(user)
+    finally:
+        user_logged_in.connect(on_logged_in, dispatch_uid=UID_IN)
     session = client.session
     session[VERIFIED] = authenticator(user).persistent_id
     session.save()
