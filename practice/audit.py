@@ -49,6 +49,7 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "transcript.read": _("Read a transcript"),
             "transcript.edit": _("Corrected a transcript"),
             "transcript.speakers": _("Named a transcript’s speakers"),
+            "transcript.expire": _("Deleted transcripts past the practice’s retention period"),
         },
     ),
     (
@@ -163,6 +164,7 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "practice.create": _("Created the practice"),
             "practice.update": _("Changed the practice settings"),
             "practice.plan": _("Changed the practice’s plan"),
+            "practice.retention": _("Changed how long transcripts are kept"),
             "audit.export": _("Exported the audit log"),
             "membership.create": _("Added a member"),
             "membership.role_change": _("Changed a member’s role"),

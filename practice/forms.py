@@ -14,6 +14,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from practice.http import sign_in_email
 from practice.models import (
     MAX_REMINDER_HOURS,
+    MAX_TRANSCRIPT_RETENTION_DAYS,
+    PLAN_TRANSCRIPT_RETENTION_DAYS,
     Invitation,
     Language,
     Membership,
@@ -225,6 +227,50 @@ class PlanForm(forms.ModelForm):
         model = Practice
         fields = ("plan",)
         widgets = {"plan": forms.RadioSelect}
+
+
+class TranscriptRetentionForm(forms.ModelForm):
+    """How long transcripts are kept: empty follows the plan, 0 keeps them for good."""
+
+    class Meta:
+        model = Practice
+        fields = ("transcript_retention_days",)
+        widgets = {
+            "transcript_retention_days": forms.NumberInput(
+                attrs={
+                    "min": 0,
+                    "max": MAX_TRANSCRIPT_RETENTION_DAYS,
+                    "step": 1,
+                    "inputmode": "numeric",
+                }
+            )
+        }
+        error_messages = {
+            "transcript_retention_days": {
+                "invalid": _("Enter a whole number of days, 0, or nothing."),
+                "min_value": _("A number of days can’t be negative. Enter 0 to keep transcripts."),
+            }
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["transcript_retention_days"]
+        default = PLAN_TRANSCRIPT_RETENTION_DAYS.get(self.instance.plan)
+        field.help_text = _(
+            "Transcripts are deleted this many days after their recording; session notes and "
+            "clinical notes stay. Enter 0 to keep them, or leave it empty for your plan’s "
+            "default (%(default)s)."
+        ) % {"default": _("%(days)d days") % {"days": default} if default else _("keep them")}
+
+    def clean_transcript_retention_days(self) -> int | None:
+        days: int | None = self.cleaned_data["transcript_retention_days"]
+        if days is not None and days > MAX_TRANSCRIPT_RETENTION_DAYS:
+            raise forms.ValidationError(
+                _("Enter at most %(max)d days (ten years), or 0 to keep transcripts for good."),
+                code="max_value",
+                params={"max": MAX_TRANSCRIPT_RETENTION_DAYS},
+            )
+        return days
 
 
 class AccountForm(forms.ModelForm):

@@ -95,6 +95,12 @@ class Plan(models.TextChoices):
     PRO = "pro", _("Pro")
 
 
+# Transcripts are kept this many days after their recording unless the Owner chose
+# otherwise (Practice.transcript_retention_days); None keeps them. Notes stay regardless.
+PLAN_TRANSCRIPT_RETENTION_DAYS: dict[str, int | None] = {Plan.FREE: 90, Plan.PRO: 365}
+MAX_TRANSCRIPT_RETENTION_DAYS = 3650  # ten years; "keep forever" is 0
+
+
 class Practice(models.Model):
     """A tenant: one clinic. Nothing of one practice is ever visible from another."""
 
@@ -129,6 +135,13 @@ class Practice(models.Model):
         validators=[MaxValueValidator(MAX_REMINDER_HOURS)],
         help_text=_("Patients get an email this many hours before each appointment. 0 sends none."),
     )
+    # None follows the plan (PLAN_TRANSCRIPT_RETENTION_DAYS); 0 keeps transcripts for good.
+    transcript_retention_days = models.PositiveSmallIntegerField(
+        _("delete transcripts after (days)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_TRANSCRIPT_RETENTION_DAYS)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -136,6 +149,14 @@ class Practice(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def transcript_retention(self) -> int | None:
+        """Days a transcript is kept after its recording, or None: kept for good."""
+        days = self.transcript_retention_days
+        if days is None:
+            days = PLAN_TRANSCRIPT_RETENTION_DAYS.get(self.plan)
+        return days or None
 
 
 class PracticeOwned(models.Model):
@@ -267,3 +288,21 @@ class AuditEvent(PracticeOwned):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
+
+
+class TranscriptExpiry(PracticeOwned):
+    """A recording whose transcript was deleted under the practice's retention policy
+    (sessions.services.retention), and when: the recording page says so. Its notes and
+    clinical notes stay. Kept here, beside the setting that causes it, and not as a column
+    of sessions.Recording."""
+
+    recording = models.OneToOneField(
+        "therapy_sessions.Recording", on_delete=models.CASCADE, related_name="transcript_expiry"
+    )
+    expired_at = models.DateTimeField()
+    retention_days = models.PositiveSmallIntegerField()
+
+    objects = PracticeQuerySet["TranscriptExpiry"].as_manager()
+
+    def __str__(self) -> str:
+        return f"Transcript of recording {self.recording_id} expired {self.expired_at:%Y-%m-%d}"

@@ -163,6 +163,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=7),
     },
     "audio-sweep": {"task": "tera.tasks.audio_sweep", "schedule": crontab(minute=27)},
+    # Transcripts past their practice's retention (notes stay), once a day at night.
+    "transcripts-expire": {
+        "task": "sessions.tasks.transcripts_expire",
+        "schedule": crontab(minute=43, hour=3),
+    },
     "recordings-resume": {
         "task": "tera.tasks.recordings_resume",
         "schedule": crontab(minute="*/5"),

@@ -45,6 +45,7 @@ practice = (
         path("<int:pk>/switch/", views.practice_switch, name="switch"),
         path("settings/", views.practice_settings, name="settings"),
         path("settings/plan/", views.practice_plan, name="plan"),
+        path("settings/retention/", views.practice_retention, name="retention"),
         path("members/", views.members, name="members"),
         path("members/invite/", views.member_invite, name="member_invite"),
         path("members/<int:pk>/role/", views.member_role, name="member_role"),

@@ -33,6 +33,7 @@ from practice.forms import (
     PlanForm,
     PracticeSettingsForm,
     SignUpForm,
+    TranscriptRetentionForm,
     TwoFactorCodeForm,
     TwoFactorSetupForm,
 )
@@ -295,8 +296,44 @@ def practice_settings(request: PracticeRequest) -> HttpResponse:
         )
         messages.success(request, _("Practice settings saved."))
         return redirect("practice:settings")
-    plan_form = PlanForm(instance=request.practice)
-    return render(request, "practice/settings.html", {"form": form, "plan_form": plan_form})
+    return _settings_page(request, form)
+
+
+def _settings_page(
+    request: PracticeRequest,
+    form: PracticeSettingsForm | None = None,
+    retention_form: TranscriptRetentionForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "form": form or PracticeSettingsForm(instance=request.practice),
+        "plan_form": PlanForm(instance=request.practice),
+        "retention_form": retention_form or TranscriptRetentionForm(instance=request.practice),
+    }
+    return render(request, "practice/settings.html", context, status=status)
+
+
+@require_POST
+@owner_required
+def practice_retention(request: PracticeRequest) -> HttpResponse:
+    """How long transcripts are kept (the card on the Settings page)."""
+    # A copy: an invalid value must not reach the practice the page is drawn from.
+    form = TranscriptRetentionForm(
+        request.POST,
+        instance=Practice(
+            plan=request.practice.plan,
+            transcript_retention_days=request.practice.transcript_retention_days,
+        ),
+    )
+    if not form.is_valid():
+        return _settings_page(request, retention_form=form, status=422)
+    if services.practice_set_transcript_retention(
+        practice=request.practice,
+        actor=request.user,
+        days=form.cleaned_data["transcript_retention_days"],
+    ):
+        messages.success(request, _("Transcript retention saved."))
+    return redirect(reverse("practice:settings") + "#retention")
 
 
 @require_POST

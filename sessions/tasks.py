@@ -27,3 +27,12 @@ def appointment_reminders_send() -> int:
 def appointment_reminder_send_one(appointment_id: int) -> bool:
     """Send one appointment's reminder if it is (still) due."""
     return appointment_reminder_send(appointment_id=appointment_id)
+
+
+@shared_task
+def transcripts_expire() -> dict[int, int]:
+    """Beat job, daily: delete transcripts past their practice's retention (notes stay).
+    Returns {practice id: transcripts deleted}: ids and counts only."""
+    from sessions.services.retention import transcripts_expire_all
+
+    return transcripts_expire_all()

@@ -1,0 +1,94 @@
+"""Transcript retention: a practice's transcripts are deleted N days after their
+recording (`Practice.transcript_retention`, by plan or the Owner's choice), while the
+session's notes, clinical notes and their versions stay.
+
+Deleted with a transcript: its segments and their correction history, the speakers it
+named, any live text and audio left (`recording_audio_delete`, which also destroys the
+recording's wrapped key), and Tera's vectors of it. The recording itself stays, with a
+`TranscriptExpiry` saying when, so its page can tell why it is empty. A daily beat job
+(`sessions.tasks.transcripts_expire`) runs it for every practice; one audit row per
+practice and run says how much went, counts only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from practice.models import Practice, TranscriptExpiry
+from practice.services import audit_record
+from sessions.models import (
+    Recording,
+    RecordingStatus,
+    Speaker,
+    TranscriptSegment,
+    TranscriptSegmentRevision,
+)
+from sessions.services.recordings import recording_audio_delete
+from tera.models import Chunk, SourceKind
+
+
+def expired_recordings(practice: Practice, now: datetime | None = None) -> list[int]:
+    """The practice's finished recordings older than its retention whose transcript is
+    still there (none when it keeps transcripts for good)."""
+    days = practice.transcript_retention
+    if days is None:
+        return []
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    return list(
+        Recording.objects.for_practice(practice)
+        .filter(status=RecordingStatus.DONE, created_at__lt=cutoff, transcript_expiry__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+@transaction.atomic
+def transcripts_expire(*, practice: Practice, now: datetime | None = None) -> dict[str, int]:
+    """Delete the transcripts of `practice` older than its retention; returns the counts
+    (also written to the audit log). Idempotent: an expired transcript is not counted twice."""
+    now = now or timezone.now()
+    days = practice.transcript_retention
+    ids = expired_recordings(practice, now)
+    if days is None or not ids:
+        return {}
+    recordings = list(
+        Recording.objects.for_practice(practice).select_for_update().filter(pk__in=ids)
+    )
+    segments = TranscriptSegment.objects.for_practice(practice).filter(recording_id__in=ids)
+    counts = {
+        "recordings": len(recordings),
+        "revisions": TranscriptSegmentRevision.objects.for_practice(practice)
+        .filter(segment__recording_id__in=ids)
+        .delete()[0],
+        "segments": segments.delete()[0],
+        # Speakers are the transcript's voices and names: nothing else refers to them.
+        "speakers": Speaker.objects.for_practice(practice).filter(recording_id__in=ids).delete()[0],
+        "audio_chunks": sum(recording_audio_delete(recording) for recording in recordings),
+        "index_chunks": Chunk.objects.for_practice(practice)
+        .filter(kind=SourceKind.TRANSCRIPT, source_id__in=ids)
+        .delete()[0],
+    }
+    TranscriptExpiry.objects.bulk_create(
+        TranscriptExpiry(practice=practice, recording=r, expired_at=now, retention_days=days)
+        for r in recordings
+    )
+    audit_record(
+        practice=practice,
+        actor=None,
+        action="transcript.expire",
+        data={"retention_days": days, **counts},
+    )
+    return counts
+
+
+def transcripts_expire_all(now: datetime | None = None) -> dict[int, int]:
+    """Every practice's run, each in its own transaction: {practice id: transcripts
+    deleted}, for the practices that had any."""
+    done: dict[int, int] = {}
+    for practice in Practice.objects.order_by("pk"):
+        counts = transcripts_expire(practice=practice, now=now)
+        if counts:
+            done[practice.pk] = counts["recordings"]
+    return done
