@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from cryptography.fernet import Fernet
 
 from tests.bench.harness import HarnessError, run_main, step
 from tests.bench.week_view_load import (
@@ -346,6 +347,8 @@ def bench_database(database: str, *, keep: bool) -> Iterator[tuple[str, str]]:
             "DATABASE_URL": bench_url,
             "CACHE_KEY_PREFIX": f"holos-{database}",
             "LOG_LEVEL": "WARNING",
+            # The chunks' text is encrypted as in production (DEBUG is turned off below).
+            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         }
     )
     # Nothing here talks to Redis; a placeholder keeps settings from starting one.
@@ -657,12 +660,15 @@ def load_rows(
     from pgvector.psycopg import register_vector
     from psycopg import sql
 
+    from practice import crypto
     from tera.models import Chunk
 
     with connection.schema_editor() as editor:
         editor.remove_index(Chunk, hnsw_index())
     table = Chunk._meta.db_table
     now = timezone.now()
+    # The text is stored encrypted, as tera.models.Chunk.text would write it.
+    tokens = [crypto.encrypt_text(text) for text in texts]
     step(f"COPY of {len(texts)} rows into {table} (binary)")
     with psycopg.connect(bench_url, autocommit=True) as raw:
         register_vector(raw)
@@ -680,7 +686,7 @@ def load_rows(
         began = time.perf_counter()
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.set_types(types)
-            for i, text in enumerate(texts):
+            for i in range(len(texts)):
                 copy.write_row(
                     (
                         i + 1,
@@ -690,7 +696,7 @@ def load_rows(
                         rows.kind[i],
                         rows.source[i],
                         rows.position[i],
-                        text,
+                        tokens[i],
                         vectors[i],
                         now,
                     )
