@@ -257,3 +257,69 @@ class PatientFilterForm(forms.Form):
         if not hasattr(self, "cleaned_data"):
             self.is_valid()
         return self.cleaned_data.get(name) or default
+
+
+class PatientEraseForm(forms.Form):
+    """The Owner's confirmation of an erasure: the patient's full name typed out and the
+    Owner's password; within the record-keeping period (`blocked_until`), also a lawful
+    reason ticked."""
+
+    lawful_reason = forms.BooleanField(
+        label=_("I confirm a lawful reason to erase these records now"),
+        help_text=_(
+            "For example a court order, or the patient’s request where it overrides the duty "
+            "to keep the records. You take responsibility for this decision."
+        ),
+        required=False,
+    )
+    confirm_name = forms.CharField(
+        label=_("Type the patient’s full name to confirm"), max_length=200, strip=True
+    )
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        patient: Patient,
+        user: User,
+        blocked_until: date | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+        self.user = user
+        self.blocked_until = blocked_until
+        if blocked_until is None:
+            del self.fields["lawful_reason"]
+        self.fields["confirm_name"].widget.attrs["autocomplete"] = "off"
+
+    def clean_lawful_reason(self) -> bool:
+        confirmed: bool = self.cleaned_data["lawful_reason"]
+        if self.blocked_until is not None and not confirmed:
+            raise ValidationError(
+                _("Tick the box to confirm the lawful reason, or wait until the date above."),
+                code="lawful_reason",
+            )
+        return confirmed
+
+    def clean_confirm_name(self) -> str:
+        typed: str = self.cleaned_data["confirm_name"]
+        if _one_line(typed).casefold() != _one_line(self.patient.full_name).casefold():
+            raise ValidationError(
+                _("That isn’t the patient’s full name as it is recorded."), code="name"
+            )
+        return typed
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError(_("That password isn’t right."), code="password")
+        return password
+
+    @property
+    def override(self) -> bool:
+        return bool(self.cleaned_data.get("lawful_reason"))

@@ -68,6 +68,12 @@ class Patient(PracticeOwned):
     archived_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Erased under the patient's data rights (patients.services.patient_erase): the row
+    # stays, anonymised, for the payments and bare sessions the law makes us keep.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # The current consent, kept beside its history (ConsentEvent) for quick checks.
     audio_consent_at = models.DateTimeField(_("audio recording consent given at"), null=True)
     audio_consent_by = models.ForeignKey(
@@ -126,6 +132,10 @@ class Patient(PracticeOwned):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
     @property
     def has_audio_consent(self) -> bool:

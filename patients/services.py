@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import TypedDict
+from typing import Any, TypedDict
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import Max, Q, QuerySet
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
 from patients.models import Consent, ConsentEvent, Patient, PatientUserObjectPermission
 from patients.querysets import TREAT_PATIENT
-from practice.models import Membership, Practice, User
+from practice.models import Membership, Practice, Role, User
 from practice.services import audit_record
 
 TREAT_PERM = f"patients.{TREAT_PATIENT}"
@@ -213,3 +214,205 @@ def patient_consent_set(
         data={"consent": Consent.AUDIO_RECORDING.value, "event": event.pk},
     )
     return event
+
+
+# --- The patient's data rights: erasure ------------------------------------------------
+
+# CFP Resolution 001/2009, art. 15: psychological records are kept at least five years.
+RECORD_KEEPING_YEARS = 5
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February, in a year without one
+        return day.replace(year=day.year + years, day=28)
+
+
+def patient_erasable_from(patient: Patient) -> date | None:
+    """The first day the patient's records may be erased without the Owner's override:
+    five years after their last session (in the practice's time zone), or None when they
+    have had no session."""
+    from sessions.models import Session
+
+    last = Session.objects.filter(practice_id=patient.practice_id, patient=patient).aggregate(
+        last=Max("starts_at")
+    )["last"]
+    if last is None:
+        return None
+    return _years_later(timezone.localtime(last).date(), RECORD_KEEPING_YEARS)
+
+
+def patient_erasure_blocked_until(patient: Patient) -> date | None:
+    """The day erasure stops being blocked by the record-keeping rule, if it is today."""
+    erasable_from = patient_erasable_from(patient)
+    if erasable_from is not None and erasable_from > timezone.localdate():
+        return erasable_from
+    return None
+
+
+def _require_owner(practice: Practice, actor: User) -> None:
+    # The practice is the data controller: only its Owner erases, whoever calls.
+    if not Membership.objects.filter(
+        practice=practice, user=actor, role=Role.OWNER, is_active=True
+    ).exists():
+        raise PermissionDenied("Only the practice's Owner erases a patient.")
+
+
+@transaction.atomic
+def patient_erase(
+    *, practice: Practice, actor: User, patient: Patient, override: bool
+) -> dict[str, int]:
+    """Erase what the practice holds about `patient`, keeping what the law requires.
+
+    Deleted: the session notes' text and custom-field values, their amendments and
+    earlier wordings; recordings (the audio's wrapped key and encrypted chunks first,
+    through `recording_audio_delete`), live text, speakers, transcript segments and their
+    corrections; AI-drafted clinical notes with every version and proposal; Tera's chunks
+    (embeddings) and insights; appointments that never became a session.
+
+    Kept: payments (fiscal records) and the bare sessions and appointments they hang on,
+    and the patient row itself (sessions and payments point at it), anonymised: "Erased
+    patient <id>", with every contact and administrative field emptied. Audit rows stay:
+    they hold ids only.
+
+    Within five years of the last session (CFP Resolution 001/2009) erasure raises
+    ValidationError unless `override` says the Owner confirmed a lawful reason. Returns
+    what was deleted, by kind; the audit row holds the same counts."""
+    from sessions.models import (
+        Appointment,
+        AudioChunk,
+        ClinicalNote,
+        ClinicalNoteVersion,
+        LiveText,
+        NoteProposal,
+        Recording,
+        Session,
+        SessionAmendment,
+        SessionNote,
+        SessionNoteRevision,
+        Speaker,
+        TranscriptSegment,
+        TranscriptSegmentRevision,
+    )
+    from sessions.services.recordings import recording_audio_delete
+    from tera.models import Chunk, Insight, SourceKind
+
+    _check_practice(patient, practice)
+    _require_owner(practice, actor)
+    # Lock the row: a second erasure, or an edit of the patient, waits for this one.
+    Patient.objects.select_for_update().get(pk=patient.pk)
+    blocked_until = patient_erasure_blocked_until(patient)
+    if blocked_until is not None and not override:
+        raise ValidationError(
+            _(
+                "Psychological records must be kept for at least five years after the last "
+                "session (CFP Resolution 001/2009). This patient’s records can be erased from "
+                "%(date)s, unless you confirm a lawful reason to erase them now."
+            )
+            % {"date": formats.date_format(blocked_until, "DATE_FORMAT")},
+            code="keep_records",
+        )
+
+    scope = {"practice": practice}
+    sessions = list(Session.objects.filter(patient=patient, **scope).values_list("pk", flat=True))
+    recordings = Recording.objects.filter(
+        Q(patient=patient) | Q(appointment__patient=patient), **scope
+    )
+    recording_ids = list(recordings.values_list("pk", flat=True))
+    clinical_notes = ClinicalNote.objects.filter(
+        Q(patient=patient) | Q(appointment__patient=patient), **scope
+    )
+    clinical_note_ids = list(clinical_notes.values_list("pk", flat=True))
+    notes = SessionNote.objects.filter(session__patient=patient, **scope)
+    counts: dict[str, int] = {}
+
+    def delete(key: str, queryset: QuerySet[Any]) -> None:
+        counts[key] = counts.get(key, 0) + queryset.delete()[0]
+
+    # Tera first: its chunks are copies of every other kind of text below.
+    delete(
+        "tera_chunks",
+        Chunk.objects.filter(
+            Q(patient=patient)
+            | Q(kind=SourceKind.SESSION_NOTE, source_id__in=sessions)
+            | Q(kind=SourceKind.TRANSCRIPT, source_id__in=recording_ids)
+            | Q(kind=SourceKind.CLINICAL_NOTE, source_id__in=clinical_note_ids),
+            **scope,
+        ),
+    )
+    delete("tera_insights", Insight.objects.filter(patient=patient, **scope))
+
+    delete("clinical_note_proposals", NoteProposal.objects.filter(note_id__in=clinical_note_ids))
+    delete(
+        "clinical_note_versions", ClinicalNoteVersion.objects.filter(note_id__in=clinical_note_ids)
+    )
+    delete("clinical_notes", ClinicalNote.objects.filter(pk__in=clinical_note_ids))
+
+    counts["audio_chunks"] = AudioChunk.objects.filter(recording_id__in=recording_ids).count()
+    counts["live_texts"] = LiveText.objects.filter(recording_id__in=recording_ids).count()
+    for recording in Recording.objects.filter(pk__in=recording_ids).select_for_update():
+        recording_audio_delete(recording)
+    delete(
+        "transcript_segment_revisions",
+        TranscriptSegmentRevision.objects.filter(segment__recording_id__in=recording_ids),
+    )
+    delete("transcript_segments", TranscriptSegment.objects.filter(recording_id__in=recording_ids))
+    delete("speakers", Speaker.objects.filter(recording_id__in=recording_ids))
+    delete("recordings", Recording.objects.filter(pk__in=recording_ids))
+
+    delete("session_note_amendments", SessionAmendment.objects.filter(note__in=notes))
+    delete("session_note_revisions", SessionNoteRevision.objects.filter(note__in=notes))
+    counts["session_notes_emptied"] = notes.update(
+        text="", custom_values={}, updated_at=timezone.now()
+    )
+
+    appointments = Appointment.objects.filter(patient=patient, **scope)
+    delete("appointments", appointments.filter(session__isnull=True))
+    appointments.update(front_desk_note="", room="", meeting_url="", cancel_reason="")
+
+    now = timezone.now()
+    anonymised: PatientFields = {
+        "full_name": _("Erased patient %(number)s") % {"number": patient.pk},
+        "preferred_name": "",
+        "pronouns": "",
+        "birth_date": None,
+        "email": "",
+        "email_reminders": False,
+        "phone": "",
+        "address": "",
+        "emergency_contact_name": "",
+        "emergency_contact_phone": "",
+        "tags": [],
+        "admin_notes": "",
+    }
+    for name, value in anonymised.items():
+        setattr(patient, name, value)
+    patient.erased_at, patient.erased_by = now, actor
+    if patient.archived_at is None:
+        patient.archived_at, patient.archived_by = now, actor
+    patient.save(
+        update_fields=[
+            *anonymised,
+            "erased_at",
+            "erased_by",
+            "archived_at",
+            "archived_by",
+            "updated_at",
+        ]
+    )
+    patient.__dict__.pop("therapists", None)
+
+    audit_record(
+        practice=practice,
+        actor=actor,
+        action="patient.erase",
+        target=patient,
+        patient_id=patient.pk,
+        data={
+            "deleted": counts,
+            "sessions_kept": len(sessions),
+            "override": blocked_until is not None,
+        },
+    )
+    return counts

@@ -15,4 +15,8 @@ urlpatterns = [
     path("<int:pk>/archive/", views.archive, name="archive"),
     path("<int:pk>/restore/", views.restore, name="restore"),
     path("<int:pk>/consent/", views.consent, name="consent"),
+    # The patient's data rights (Owners only): access and erasure.
+    path("<int:pk>/export.json", views.export, {"fmt": "json"}, name="export_json"),
+    path("<int:pk>/export.pdf", views.export, {"fmt": "pdf"}, name="export_pdf"),
+    path("<int:pk>/erase/", views.erase, name="erase"),
 ]

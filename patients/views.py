@@ -4,15 +4,18 @@ missing id all answer the same 404 to GET and POST alike."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -20,12 +23,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.vary import vary_on_headers
 
 from patients import services
-from patients.forms import PatientFilterForm, PatientForm, TherapistsForm
+from patients.forms import PatientEraseForm, PatientFilterForm, PatientForm, TherapistsForm
 from patients.models import ConsentEvent, Patient
+from patients.selectors import patient_record, text_lines
 from payments.selectors import patient_payments
 from practice.http import PracticeRequest, client_ip, wants_fragment
 from practice.models import Membership, User
-from practice.permissions import practice_required
+from practice.pdf import pdf_response
+from practice.permissions import owner_objects, practice_required
 from practice.selectors import treating_users
 from practice.services import audit_record
 from sessions.selectors import patient_sessions
@@ -37,7 +42,7 @@ PAGE_SIZE = 25
 def _patient(request: PracticeRequest, pk: int) -> Patient:
     return get_object_or_404(
         Patient.objects.visible_to(request.membership).select_related(
-            "archived_by", "audio_consent_by"
+            "archived_by", "audio_consent_by", "erased_by"
         ),
         pk=pk,
     )
@@ -265,6 +270,8 @@ def profile(request: PracticeRequest, pk: int, tab: str) -> HttpResponse:
         "tab": tab,
         "tabs": [(t, reverse(t.url_name, kwargs={"pk": patient.pk})) for t in tabs],
         "age": patient.age_on(timezone.localdate()),
+        # The practice is the data controller: its Owner answers the patient's requests.
+        "data_rights": request.membership.is_owner,
     }
     if tab == "overview":
         context.update(_consent_context(patient))
@@ -307,6 +314,10 @@ def restore(request: PracticeRequest, pk: int) -> HttpResponse:
     patient = _patient(request, pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    if patient.is_erased:
+        # An erased patient stays archived: nothing is left to treat them with.
+        messages.error(request, _("An erased patient can’t be restored."))
+        return redirect("patients:detail", pk=patient.pk)
     services.patient_restore(practice=request.practice, actor=request.user, patient=patient)
     messages.success(request, _("%(name)s is active again.") % {"name": patient.full_name})
     return redirect("patients:detail", pk=patient.pk)
@@ -337,3 +348,83 @@ def consent(request: PracticeRequest, pk: int) -> HttpResponse:
         context = {**_consent_context(patient), "fragment": True}
         return render(request, "patients/profile.html#patient-consent", context)
     return redirect("patients:detail", pk=patient.pk)
+
+
+# --- The patient's data rights (Owners only) -------------------------------------------
+
+
+def _owned_patient(request: PracticeRequest, pk: int) -> Patient:
+    return get_object_or_404(
+        Patient.objects.for_practice(request.practice).select_related("audio_consent_by"),
+        pk=pk,
+    )
+
+
+@owner_objects
+def export(request: PracticeRequest, pk: int, fmt: str) -> HttpResponse:
+    """Everything held about the patient, as JSON or PDF, for the patient's right of
+    access. Audited as an export (ids and the format only)."""
+    patient = _owned_patient(request, pk)
+    record = patient_record(request.membership, patient)
+    audit_record(
+        practice=request.practice,
+        actor=request.user,
+        action="patient.export",
+        target=patient,
+        patient_id=patient.pk,
+        ip=client_ip(request),
+        data={"format": fmt},
+    )
+    filename = f"patient-{patient.pk}-{timezone.localdate().isoformat()}"
+    if fmt == "pdf":
+        return pdf_response(
+            "patients/export_pdf.html",
+            {
+                "practice": request.practice,
+                "record": record,
+                "insights": [(i, text_lines(i["content"])) for i in record["insights"]],
+                "printed_at": timezone.localtime(),
+            },
+            filename=f"{filename}.pdf",
+        )
+    response = HttpResponse(
+        json.dumps(record, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2),
+        content_type="application/json; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+    add_never_cache_headers(response)
+    return response
+
+
+@owner_objects
+@never_cache
+def erase(request: PracticeRequest, pk: int) -> HttpResponse:
+    """GET explains what erasure deletes and keeps and asks for confirmation; POST erases
+    once the Owner typed the name and their password (and, within the five years records
+    must be kept, ticked a lawful reason)."""
+    patient = _owned_patient(request, pk)
+    blocked_until = services.patient_erasure_blocked_until(patient)
+    data = request.POST if request.method == "POST" and not patient.is_erased else None
+    form = PatientEraseForm(data, patient=patient, user=request.user, blocked_until=blocked_until)
+    if data is not None and form.is_valid():
+        try:
+            services.patient_erase(
+                practice=request.practice,
+                actor=request.user,
+                patient=patient,
+                override=form.override,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                _("The patient’s records were erased. Payments and the dates of sessions stay."),
+            )
+            return redirect("patients:detail", pk=patient.pk)
+    return render(
+        request,
+        "patients/erase.html",
+        {"patient": patient, "form": form, "blocked_until": blocked_until},
+        status=422 if data is not None else 200,
+    )

@@ -112,6 +112,8 @@ ACTION_GROUPS: tuple[tuple[Promise, dict[str, Promise]], ...] = (
             "patient.restore": _("Restored a patient"),
             "patient.consent_give": _("Recorded consent to audio recording"),
             "patient.consent_withdraw": _("Recorded withdrawal of consent to audio recording"),
+            "patient.export": _("Exported everything about a patient (data rights)"),
+            "patient.erase": _("Erased a patient’s records (data rights)"),
         },
     ),
     (
