@@ -9,19 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
 
 from patients.models import ConsentEvent, Patient
-from payments.models import Payment
+from payments.models import Payment, PaymentMethod, PaymentStatus
 from practice.models import Membership, User
 from sessions.models import (
     Appointment,
+    AppointmentStatus,
     ClinicalNote,
     Recording,
+    RecordingStatus,
     Session,
     SessionNote,
 )
-from tera.models import Insight
+from tera.models import Insight, InsightKind
 from therapies.formbuilder import describe_values
 
 EXPORT_FORMAT = "holos.patient-record"
@@ -288,6 +291,33 @@ def _insights(membership: Membership, patient: Patient) -> list[dict[str, Any]]:
         }
         for insight in insights
     ]
+
+
+# Codes in the record, and the choices that name them in documents.
+LABELLED: dict[str, dict[str, type[models.TextChoices]]] = {
+    "appointments": {"status": AppointmentStatus},
+    "recordings": {"status": RecordingStatus},
+    "payments": {"status": PaymentStatus, "method": PaymentMethod},
+    "insights": {"kind": InsightKind},
+}
+
+
+def with_labels(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with each code's name beside it (`status_label`...), for the PDF; the
+    JSON keeps the codes alone."""
+    shown = dict(record)
+    for key, fields in LABELLED.items():
+        shown[key] = [
+            {
+                **item,
+                **{
+                    f"{field}_label": dict(choices.choices).get(item[field], item[field])
+                    for field, choices in fields.items()
+                },
+            }
+            for item in record[key]
+        ]
+    return shown
 
 
 def text_lines(value: Any, path: str = "") -> list[str]:

@@ -25,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 from patients import services
 from patients.forms import PatientEraseForm, PatientFilterForm, PatientForm, TherapistsForm
 from patients.models import ConsentEvent, Patient
-from patients.selectors import patient_record, text_lines
+from patients.selectors import patient_record, text_lines, with_labels
 from payments.selectors import patient_payments
 from practice.http import PracticeRequest, client_ip, wants_fragment
 from practice.models import Membership, User
@@ -377,12 +377,13 @@ def export(request: PracticeRequest, pk: int, fmt: str) -> HttpResponse:
     )
     filename = f"patient-{patient.pk}-{timezone.localdate().isoformat()}"
     if fmt == "pdf":
+        shown = with_labels(record)
         return pdf_response(
             "patients/export_pdf.html",
             {
                 "practice": request.practice,
-                "record": record,
-                "insights": [(i, text_lines(i["content"])) for i in record["insights"]],
+                "record": shown,
+                "insights": [(i, text_lines(i["content"])) for i in shown["insights"]],
                 "printed_at": timezone.localtime(),
             },
             filename=f"{filename}.pdf",
