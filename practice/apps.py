@@ -10,7 +10,10 @@ class PracticeConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
-        from practice import sign_in_audit
+        from practice import (
+            checks,  # noqa: F401 - registers the deploy checks
+            sign_in_audit,
+        )
         from practice.middleware import mark_signed_in
 
         def signed_in(sender: object, request: object, **kwargs: object) -> None:

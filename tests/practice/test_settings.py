@@ -35,6 +35,8 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://holos:secret@db.internal:5432/holos",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "BEHIND_TLS_PROXY": "true",
+    "AUDIO_ENCRYPTION_KEY": "cHJvZHVjdGlvbi1zaGFwZWQtYXVkaW8ta2V5LTMyYnk=",
+    "FIELD_ENCRYPTION_KEYS": "cHJvZHVjdGlvbi1zaGFwZWQtZmllbGRzLWtleS0zMmI=",
 }
 
 
@@ -42,6 +44,22 @@ def test_check_deploy_with_production_values_is_clean():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["AUDIO_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEYS"])
+def test_check_deploy_fails_without_an_encryption_key(missing):
+    env = {name: value for name, value in PRODUCTION.items() if name != missing}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_check_deploy_fails_on_a_malformed_field_key():
+    result = run_manage(
+        "check", "--deploy", env={**PRODUCTION, "FIELD_ENCRYPTION_KEYS": "not-a-key"}
+    )
+    assert result.returncode != 0
+    assert "practice.E002" in result.stderr
 
 
 def test_check_deploy_fails_with_development_defaults():
