@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from practice.models import Membership, Practice, User
+from practice.models import Membership, Practice, TranscriptExpiry, User
 from practice.services import audit_record
 from sessions.models import (
     Appointment,
@@ -156,6 +156,8 @@ def note_generate(
         recording.appointment_id != appointment.pk or recording.status != RecordingStatus.DONE
     ):
         raise ValidationError(_("Choose a finished transcript of this appointment."))
+    if recording is not None:
+        _require_transcript_kept(recording.pk)
     if recording is None and not quick_notes:
         raise ValidationError(
             _("A note is drafted from a transcript or your quick notes: give at least one."),
@@ -184,6 +186,15 @@ def note_generate(
     return notes
 
 
+def _require_transcript_kept(recording_id: int) -> None:
+    """A transcript deleted under the practice's retention policy drafts nothing."""
+    if TranscriptExpiry.objects.filter(recording_id=recording_id).exists():
+        raise ValidationError(
+            _("This transcript was deleted under the practice’s retention policy."),
+            code="transcript_expired",
+        )
+
+
 def _locked(note: ClinicalNote) -> ClinicalNote:
     return ClinicalNote.objects.select_for_update().get(pk=note.pk)
 
@@ -197,6 +208,8 @@ def note_regenerate(
     note = _locked(note)
     if note.is_drafting:
         raise ValidationError(_("This note is being drafted already."), code="busy")
+    if note.recording_id is not None:
+        _require_transcript_kept(note.recording_id)
     note.status, note.failure, note.stream_text, note.stream_tokens = (
         ClinicalNoteStatus.DRAFTING,
         "",

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ from sessions.models import (
     TranscriptSegment,
     TranscriptSegmentRevision,
 )
+from sessions.services.clinical_notes import note_generate, note_regenerate, template_choices
 from sessions.services.retention import transcripts_expire, transcripts_expire_all
 from sessions.tasks import transcripts_expire as transcripts_expire_task
 from tera.embeddings import DIMENSIONS
@@ -218,6 +220,30 @@ def test_the_recording_page_says_when_and_why(client, clinic, therapist):
     # The session's own page still has its note.
     note = SessionNote.objects.get(session=session)
     assert note.text in client.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+
+def test_an_expired_transcript_drafts_no_more_notes(client, clinic, therapist):
+    _retain(clinic, 30)
+    session, recording, version = _session_with_transcript(clinic, therapist, age_days=31)
+    transcripts_expire(practice=clinic, now=NOW)
+    note = version.note
+    with pytest.raises(ValidationError, match="retention policy"):
+        note_regenerate(practice=clinic, actor=therapist, note=note)
+    with pytest.raises(ValidationError, match="retention policy"):
+        note_generate(
+            practice=clinic,
+            actor=therapist,
+            appointment=session.appointment,
+            templates=[template_choices(clinic, session.appointment)["builtin:soap"]],
+            recording=recording,
+            quick_notes="",
+            language="en",
+        )
+    note.refresh_from_db()
+    assert note.versions.count() == 1 and not note.is_drafting
+    login(client, therapist)
+    page = client.get(reverse("sessions:notes", args=[session.appointment.pk]))
+    assert f'value="{recording.pk}"' not in page.content.decode()  # not offered to draft from
 
 
 # --- The Owner's setting -------------------------------------------------------------------
