@@ -288,21 +288,3 @@ class AuditEvent(PracticeOwned):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
-
-
-class TranscriptExpiry(PracticeOwned):
-    """A recording whose transcript was deleted under the practice's retention policy
-    (sessions.services.retention), and when: the recording page says so. Its notes and
-    clinical notes stay. Kept here, beside the setting that causes it, and not as a column
-    of sessions.Recording."""
-
-    recording = models.OneToOneField(
-        "therapy_sessions.Recording", on_delete=models.CASCADE, related_name="transcript_expiry"
-    )
-    expired_at = models.DateTimeField()
-    retention_days = models.PositiveSmallIntegerField()
-
-    objects = PracticeQuerySet["TranscriptExpiry"].as_manager()
-
-    def __str__(self) -> str:
-        return f"Transcript of recording {self.recording_id} expired {self.expired_at:%Y-%m-%d}"

@@ -371,6 +371,10 @@ class Recording(PracticeOwned):
     stopped_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     audio_deleted_at = models.DateTimeField(null=True, blank=True)
+    # When the transcript was deleted under the practice's retention policy, and the
+    # policy's days then (sessions.services.retention): the page says so.
+    transcript_expired_at = models.DateTimeField(null=True, blank=True)
+    transcript_retention_days = models.PositiveSmallIntegerField(null=True, blank=True)
     # When a worker last showed it was on this recording (queued, began, progressed):
     # one that stays silent too long was lost with its worker or broker and is re-queued.
     heartbeat_at = models.DateTimeField(null=True, blank=True)

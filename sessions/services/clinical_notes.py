@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from practice.models import Membership, Practice, TranscriptExpiry, User
+from practice.models import Membership, Practice, User
 from practice.services import audit_record
 from sessions.models import (
     Appointment,
@@ -188,7 +188,7 @@ def note_generate(
 
 def _require_transcript_kept(recording_id: int) -> None:
     """A transcript deleted under the practice's retention policy drafts nothing."""
-    if TranscriptExpiry.objects.filter(recording_id=recording_id).exists():
+    if Recording.objects.filter(pk=recording_id, transcript_expired_at__isnull=False).exists():
         raise ValidationError(
             _("This transcript was deleted under the practice’s retention policy."),
             code="transcript_expired",

@@ -4,8 +4,8 @@ session's notes, clinical notes and their versions stay.
 
 Deleted with a transcript: its segments and their correction history, the speakers it
 named, any live text and audio left (`recording_audio_delete`, which also destroys the
-recording's wrapped key), and Tera's vectors of it. The recording itself stays, with a
-`TranscriptExpiry` saying when, so its page can tell why it is empty. A daily beat job
+recording's wrapped key), and Tera's vectors of it. The recording itself stays, with
+`transcript_expired_at` saying when, so its page can tell why it is empty. A daily beat job
 (`sessions.tasks.transcripts_expire`) runs it for every practice; one audit row per
 practice and run says how much went, counts only."""
 
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from practice.models import Practice, TranscriptExpiry
+from practice.models import Practice
 from practice.services import audit_record
 from sessions.models import (
     Recording,
@@ -38,7 +38,9 @@ def expired_recordings(practice: Practice, now: datetime | None = None) -> list[
     cutoff = (now or timezone.now()) - timedelta(days=days)
     return list(
         Recording.objects.for_practice(practice)
-        .filter(status=RecordingStatus.DONE, created_at__lt=cutoff, transcript_expiry__isnull=True)
+        .filter(
+            status=RecordingStatus.DONE, created_at__lt=cutoff, transcript_expired_at__isnull=True
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -70,9 +72,8 @@ def transcripts_expire(*, practice: Practice, now: datetime | None = None) -> di
         .filter(kind=SourceKind.TRANSCRIPT, source_id__in=ids)
         .delete()[0],
     }
-    TranscriptExpiry.objects.bulk_create(
-        TranscriptExpiry(practice=practice, recording=r, expired_at=now, retention_days=days)
-        for r in recordings
+    Recording.objects.filter(pk__in=ids).update(
+        transcript_expired_at=now, transcript_retention_days=days
     )
     audit_record(
         practice=practice,

@@ -70,7 +70,7 @@ def appointment_notes(request: PracticeRequest, pk: int) -> HttpResponse:
     transcripts = (
         Recording.objects.visible_to(request.membership)
         .filter(appointment=appointment, status=RecordingStatus.DONE)
-        .filter(transcript_expiry__isnull=True)  # none left to draft from
+        .filter(transcript_expired_at__isnull=True)  # none left to draft from
         .order_by("-created_at")
     )
     chosen = request.GET.get("recording", "")

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from practice.http import PracticeRequest, wants_fragment
-from practice.models import Role, TranscriptExpiry
+from practice.models import Role
 from practice.permissions import role_required
 from sessions.forms import (
     RecordingOptionsForm,
@@ -181,10 +181,6 @@ def recording_detail(request: PracticeRequest, pk: int) -> HttpResponse:
         "chunk_seconds": settings.RECORDING_CHUNK_SECONDS,
         "max_seconds": settings.RECORDING_MAX_SECONDS,
         "next_seq": _next_seq(recording),
-        # Deleted under the practice's retention policy: the page says when.
-        "expiry": TranscriptExpiry.objects.for_practice(request.practice)
-        .filter(recording=recording)
-        .first(),
     }
     template = "sessions/recording.html"
     if polling:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from practice import crypto
 from practice.audit import ACTIONS, verify_chain
-from practice.models import AuditEvent, Plan, Practice, TranscriptExpiry
+from practice.models import AuditEvent, Plan, Practice
 from sessions.models import (
     AudioChunk,
     ClinicalNoteVersion,
@@ -141,9 +141,9 @@ def test_old_transcripts_go_and_everything_else_stays(clinic, therapist, other_p
         kind=SourceKind.CLINICAL_NOTE, source_id=old_version.note_id
     ).exists()
 
-    expiry = TranscriptExpiry.objects.get()
-    assert (expiry.recording, expiry.practice, expiry.expired_at) == (old, clinic, NOW)
-    assert expiry.retention_days == 30
+    old.refresh_from_db()
+    assert (old.transcript_expired_at, old.transcript_retention_days) == (NOW, 30)
+    assert Recording.objects.filter(transcript_expired_at__isnull=False).count() == 1
 
     (row,) = AuditEvent.objects.filter(action="transcript.expire")
     assert row.practice == clinic and row.actor is None
@@ -167,7 +167,7 @@ def test_a_second_run_finds_nothing_more(clinic, therapist):
     assert transcripts_expire(practice=clinic, now=NOW)["recordings"] == 1
     assert transcripts_expire(practice=clinic, now=NOW + timedelta(days=1)) == {}
     assert AuditEvent.objects.filter(action="transcript.expire").count() == 1
-    assert TranscriptExpiry.objects.count() == 1
+    assert Recording.objects.filter(transcript_expired_at__isnull=False).count() == 1
 
 
 def test_the_plan_default_and_keeping_for_good(clinic, therapist):
