@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from celery.signals import task_postrun, task_prerun
@@ -55,10 +57,10 @@ def test_an_error_email_carries_no_form_value_query_or_local_variable(settings, 
     assert CANARY not in email.subject
 
 
-@pytest.mark.slow  # the embedding model indexes the note
-def test_logs_and_celery_messages_carry_ids_only(
-    caplog, client_for, pro, therapist, scripted_llm, django_capture_on_commit_callbacks
-):
+@contextmanager
+def celery_messages() -> Iterator[list[str]]:
+    """The name, arguments and result of every Celery task run inside the block, as text
+    (also used by tests/practice/test_attack_suite.py)."""
     tasks: list[str] = []
 
     def before(task_id, task, args, kwargs, **extra) -> None:
@@ -69,8 +71,26 @@ def test_logs_and_celery_messages_carry_ids_only(
 
     task_prerun.connect(before, weak=False)
     task_postrun.connect(after, weak=False)
-    caplog.set_level(logging.DEBUG)
     try:
+        yield tasks
+    finally:
+        task_prerun.disconnect(before)
+        task_postrun.disconnect(after)
+
+
+def log_lines(records: list[logging.LogRecord]) -> list[str]:
+    """What captured records say, with their arguments; factory_boy's narration of a
+    test's own set-up left out."""
+    records = [r for r in records if not r.name.startswith("factory")]
+    return [r.getMessage() for r in records] + [repr(r.args) for r in records]
+
+
+@pytest.mark.slow  # the embedding model indexes the note
+def test_logs_and_celery_messages_carry_ids_only(
+    caplog, client_for, pro, therapist, scripted_llm, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.DEBUG)
+    with celery_messages() as tasks:
         patient = PatientFactory(practice=pro, therapist=therapist)
         session = SessionFactory(
             practice=pro, patient=patient, therapist=therapist, note__text=f"Said {CANARY}."
@@ -85,12 +105,7 @@ def test_logs_and_celery_messages_carry_ids_only(
         assert (
             CANARY in client.get(reverse("patients:insights", args=[patient.pk])).content.decode()
         )
-    finally:
-        task_prerun.disconnect(before)
-        task_postrun.disconnect(after)
     assert any("summary_prepare" in t for t in tasks)  # the task did run through Celery
-    # The app's and its libraries' records; factory_boy narrates the test's own set-up.
-    records = [r for r in caplog.records if not r.name.startswith("factory")]
-    lines = [r.getMessage() for r in records] + [repr(r.args) for r in records]
+    lines = log_lines(caplog.records)
     assert lines and not [line for line in lines if CANARY in line]
     assert not [t for t in tasks if CANARY in t]

@@ -53,6 +53,7 @@ from tests.factories import (
     statement,
 )
 from tests.practice.test_url_sweep import SAMPLES, _without_csrf, swept_routes
+from therapies.models import TherapyType
 
 # One word each (no hyphen or space where a PDF line could wrap and hide a leak).
 CANARY_NOTE = "CanaryNote7f3a9c"
@@ -94,8 +95,16 @@ SKIPPED = {"accounts:logout"}  # would end the session the sweep runs in
 
 @pytest.fixture
 def planted(pro, clinic, owner, therapist, other_therapist, assistant) -> PracticeObjects:
+    return plant(clinic, therapist, owner)
+
+
+def plant(clinic, therapist, owner) -> PracticeObjects:
+    """Every canary, in a patient of `clinic` treated by `therapist` (the attack suite,
+    tests/practice/test_attack_suite.py, plants them in both practices)."""
     patient = PatientFactory(practice=clinic, full_name="Clara Luz", therapist=therapist)
-    therapy = TherapyTypeFactory(practice=clinic, name="Reiki")
+    therapy = TherapyType.objects.filter(
+        practice=clinic, name="Reiki"
+    ).first() or TherapyTypeFactory(practice=clinic, name="Reiki")
     session = SessionFactory(
         practice=clinic,
         patient=patient,
