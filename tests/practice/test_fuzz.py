@@ -197,8 +197,10 @@ def test_is_valid_never_raises(form_class, data, world):
 
 
 # --- Through the views -----------------------------------------------------------------
-# route, its parameters from the planted objects, and the form whose fields to fuzz.
+# route, its parameters from the planted objects, and the forms whose fields to fuzz
+# (several where one page posts several forms).
 Endpoint = tuple[str, Callable[[PracticeObjects], dict[str, Any]], str]
+SESSION_FORMS = "RecordForm CustomFieldsForm ChargeForm"
 ENDPOINTS: list[Endpoint] = [
     ("patients:create", lambda o: {}, "PatientForm"),
     ("patients:edit", lambda o: {"pk": o.patient.pk}, "PatientForm"),
@@ -207,9 +209,9 @@ ENDPOINTS: list[Endpoint] = [
     ("sessions:appointment_edit", lambda o: {"pk": o.appointment.pk}, "AppointmentForm"),
     ("sessions:appointment_cancel", lambda o: {"pk": o.appointment.pk}, "CancelForm"),
     ("sessions:appointment_move", lambda o: {"pk": o.appointment.pk}, "MoveForm"),
-    ("sessions:record", lambda o: {"pk": o.appointment.pk}, "RecordForm"),
+    ("sessions:record", lambda o: {"pk": o.appointment.pk}, SESSION_FORMS),
     ("sessions:walk_in", lambda o: {}, "WalkInForm"),
-    ("sessions:edit", lambda o: {"pk": o.session.pk}, "RecordForm"),
+    ("sessions:edit", lambda o: {"pk": o.session.pk}, SESSION_FORMS),
     ("sessions:amend", lambda o: {"pk": o.session.pk}, "AmendForm"),
     ("sessions:note_template_new", lambda o: {}, "NoteTemplateForm"),
     ("sessions:note_template_edit", lambda o: {"pk": o.note_template.pk}, "NoteTemplateForm"),
@@ -228,6 +230,8 @@ ENDPOINTS: list[Endpoint] = [
         lambda o: {"pk": o.recording.pk, "segment": o.segment.pk},
         "SegmentForm",
     ),
+    ("sessions:recording_speakers", lambda o: {"pk": o.recording.pk}, "SpeakerFormSet"),
+    ("sessions:notes", lambda o: {"pk": o.appointment.pk}, "GenerateNotesForm"),
     ("sessions:note_assist", lambda o: {"pk": o.clinical_note.pk}, "AssistForm"),
     (
         "sessions:note_section",
@@ -270,13 +274,20 @@ def test_fuzzed_posts_never_fail_and_save_nothing_on_error(
 ):
     objects, membership = world
     login(client, membership.user)
-    form_class = FORMS_BY_NAME[form_name]
-    form = _build(form_class, objects, membership, None, None)
-    post = data.draw(fuzzed(_field_names(form)))
+    names: list[str] = []
+    files: list[str] = []
+    for name in form_name.split():
+        if name == "SpeakerFormSet":  # its management form and one speaker's fields
+            names += [f"speakers-{key}" for key in ("TOTAL_FORMS", "INITIAL_FORMS")]
+            names += [f"speakers-0-{key}" for key in ("id", "role", "name")]
+            continue
+        form = _build(FORMS_BY_NAME[name], objects, membership, None, None)
+        names += _field_names(form)
+        files += [n for n, f in form.fields.items() if isinstance(f, forms.FileField)]
+    post = data.draw(fuzzed(names))
     payload: dict[str, Any] = {key: post.getlist(key) for key in post}
-    for name, field in form.fields.items():
-        if isinstance(field, forms.FileField):
-            payload[name] = data.draw(RANDOM_FILES)
+    for name in files:
+        payload[name] = data.draw(RANDOM_FILES)
     htmx = data.draw(st.booleans())
     _forget_messages(client)  # an earlier example's message is not this answer's
     before = fingerprint()
