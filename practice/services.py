@@ -236,39 +236,32 @@ def membership_set_active(
     return membership
 
 
-@transaction.atomic
 def practice_set_transcript_retention(*, practice: Practice, actor: User, days: int | None) -> bool:
     """Set how long the practice keeps transcripts (None: the plan's default; 0: for good).
     The next daily run of `transcripts_expire` applies it. Returns whether it changed."""
-    before = practice.transcript_retention_days
-    if days == before:
-        return False
-    Practice.objects.filter(pk=practice.pk).update(transcript_retention_days=days)
-    practice.transcript_retention_days = days
-    audit_record(
-        practice=practice,
-        actor=actor,
-        action="practice.retention",
-        target=practice,
-        data={"before": before, "after": days},
-    )
-    return True
+    return _practice_set(practice, actor, "transcript_retention_days", days, "practice.retention")
 
 
 def practice_change_plan(*, practice: Practice, actor: User, plan: str) -> bool:
     """Switch the practice's plan (no billing yet). Nothing is deleted either way: a
     practice back on Free keeps its notes and Tera's index, and Tera's pages say how to
     turn it on again. Returns whether the plan changed."""
-    before = practice.plan
-    if plan == before:
+    return _practice_set(practice, actor, "plan", plan, "practice.plan")
+
+
+@transaction.atomic
+def _practice_set(practice: Practice, actor: User, field: str, value: Any, action: str) -> bool:
+    """One setting of the practice changed, audited with its value before and after."""
+    before = getattr(practice, field)
+    if value == before:
         return False
-    Practice.objects.filter(pk=practice.pk).update(plan=plan)
-    practice.plan = plan
+    Practice.objects.filter(pk=practice.pk).update(**{field: value})
+    setattr(practice, field, value)
     audit_record(
         practice=practice,
         actor=actor,
-        action="practice.plan",
+        action=action,
         target=practice,
-        data={"before": before, "after": plan},
+        data={"before": before, "after": value},
     )
     return True
