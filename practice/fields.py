@@ -13,8 +13,10 @@ embeddings (tera.models.Chunk). A filter is no loss where it is already narrowed
 patient or one recording.
 
 Libraries were considered: django-fernet-encrypted-fields returns the stored value when
-no key opens it (ciphertext shown as text) and django-cryptography is unmaintained, so
-these two fields are written here on `cryptography`'s MultiFernet, which gives rotation.
+no key opens it (ciphertext shown as text), derives its keys from SECRET_KEY, and its JSON
+field leaves the keys readable and turns every value into a string; django-cryptography
+is unmaintained. So these two fields are written here on `cryptography`'s MultiFernet,
+which gives rotation.
 """
 
 from __future__ import annotations
