@@ -36,14 +36,14 @@ def test_owner_sets_reminder_hours_and_a_patient_opts_out(
     hours = page.locator("input[name=reminder_hours]")
     expect(hours).to_have_value("24")
     hours.fill("200")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#id_reminder_hours_error")).to_be_visible()
     expect(page.locator(".field.has-error:has(input[name=reminder_hours])")).to_be_visible()
     clinic.refresh_from_db()
     assert clinic.reminder_hours == 24
 
     page.locator("input[name=reminder_hours]").fill("48")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#id_reminder_hours_error")).to_have_count(0)
     expect(page.locator("input[name=reminder_hours]")).to_have_value("48")
     clinic.refresh_from_db()
