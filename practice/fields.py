@@ -31,6 +31,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 from django.db.models.lookups import IsNull
 from django.db.models.options import Options
+from psycopg import sql
 
 from practice import crypto
 
@@ -101,24 +102,35 @@ def rewrite_values(
     """Pass every non-null stored value of the fields `names` through `change` (None:
     leave it), in raw SQL so neither the model's current fields nor its save() take part;
     batches of rows, each locked while it is rewritten. Returns (values seen, changed)."""
-    quote = connection.ops.quote_name
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
     fields = {field.name: field for field in meta.concrete_fields}
-    columns = [quote(fields[name].column) for name in names]
-    select = (
-        f"SELECT {pk}, {', '.join(columns)} FROM {table} "  # nosec B608
-        f"WHERE {pk} > %s ORDER BY {pk} LIMIT %s FOR UPDATE"
+    table, pk = sql.Identifier(meta.db_table), sql.Identifier(meta.pk.column)
+    columns = [sql.Identifier(fields[name].column) for name in names]
+
+    def select(after: bool) -> sql.Composed:
+        return sql.SQL(
+            "SELECT {pk}, {columns} FROM {table} {where} ORDER BY {pk} LIMIT %s FOR UPDATE"
+        ).format(
+            pk=pk,
+            columns=sql.SQL(", ").join(columns),
+            table=table,
+            where=sql.SQL("WHERE {pk} > %s").format(pk=pk) if after else sql.SQL(""),
+        )
+
+    update = sql.SQL("UPDATE {table} SET {assignments} WHERE {pk} = %s").format(
+        table=table,
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{column} = COALESCE(%s, {column})").format(column=column) for column in columns
+        ),
+        pk=pk,
     )
-    assignments = ", ".join(f"{column} = COALESCE(%s, {column})" for column in columns)
-    update = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # nosec B608
     seen = changed = 0
     last: Any = None
     while True:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             if last is None:
-                cursor.execute(select.replace(f"WHERE {pk} > %s ", ""), [batch])
+                cursor.execute(select(after=False), [batch])
             else:
-                cursor.execute(select, [last, batch])
+                cursor.execute(select(after=True), [last, batch])
             rows = cursor.fetchall()
             updates = []
             for key, *values in rows:
