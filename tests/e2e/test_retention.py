@@ -41,9 +41,7 @@ def test_owner_keeps_transcripts_30_days_and_an_old_one_says_it_was_deleted(
         recording__appointment=session.appointment, text="I slept through the night."
     )
     recording = segment.recording
-    Recording.objects.filter(pk=recording.pk).update(
-        created_at=timezone.now() - timedelta(days=40)
-    )
+    Recording.objects.filter(pk=recording.pk).update(created_at=timezone.now() - timedelta(days=40))
 
     sign_in(page, owner_in_english.email)
     page.locator("nav.mainnav a[data-nav=settings]").click()
