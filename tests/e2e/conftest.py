@@ -87,6 +87,15 @@ def page(new_page) -> Page:
     return new_page()
 
 
+def settled(page: Page) -> None:
+    """Wait until htmx has finished swapping and settling: the triggers of content it has
+    just swapped in are bound only when it settles, so a change made a moment earlier
+    (a select picked, a search typed) would go unheard."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def shot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as tests/e2e/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(exist_ok=True)

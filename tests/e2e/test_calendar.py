@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from practice.models import User
 from sessions.models import Appointment
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import settled, shot, sign_in
 
 DEMO_PASSWORD = "holos-demo"
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -45,6 +45,7 @@ def test_assistant_books_by_clicking_an_empty_slot(demo, page: Page) -> None:
     dialog = page.locator("dialog.modal[open]")
     expect(dialog).to_be_visible()
     expect(dialog.locator("input[name=starts_at]")).to_have_value(re.compile(r"T12:00$"))
+    settled(page)
     dialog.locator("input[name=q]").fill("julia")
     expect(dialog.locator("select[name=patient] option")).to_have_count(1)
     expect(dialog.locator("select[name=patient]")).to_contain_text("Júlia Rocha")

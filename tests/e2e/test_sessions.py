@@ -19,7 +19,7 @@ from patients.models import Patient
 from payments.models import PaymentStatus
 from practice.models import Practice, User
 from sessions.models import Appointment, AppointmentStatus, Session
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import settled, shot, sign_in
 from therapies.models import TherapyType
 
 DEMO_PASSWORD = "holos-demo"
@@ -124,6 +124,7 @@ def test_therapist_records_a_reiki_session_and_the_assistant_takes_the_payment(
     expect(row).to_be_visible()
     expect(row).to_contain_text("Reiki")
     # Narrow the history to the sessions where the heart chakra was worked on.
+    settled(page)
     page.locator("select[name=value]").select_option(label=heart)
     expect(page).to_have_url(re.compile(r"value="))
     expect(page.locator(f"#session-{session.pk}")).to_be_visible()
