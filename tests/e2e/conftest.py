@@ -92,7 +92,8 @@ def settled(page: Page) -> None:
     just swapped in are bound only when it settles, so a change made a moment earlier
     (a select picked, a search typed) would go unheard."""
     page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        "() => !document.querySelector("
+        "'.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
     )
 
 

@@ -66,6 +66,8 @@ def test_assistant_books_by_clicking_an_empty_slot(demo, page: Page) -> None:
     # Booking Bruno again at the same time is refused in the dialog, naming the clash.
     page.locator("#new-appointment").click()
     dialog = page.locator("dialog.modal[open]")
+    expect(dialog).to_be_visible()
+    settled(page)
     starts = Appointment.objects.latest("created_at").starts_at
     local = starts.astimezone(ZoneInfo("America/Sao_Paulo"))
     dialog.locator("input[name=starts_at]").fill(local.strftime("%Y-%m-%dT%H:%M"))
@@ -96,6 +98,7 @@ def test_assistant_books_weekly_and_drags_one_date_to_another_day(demo, page: Pa
     expect(dialog.locator("input[name=starts_at]")).to_have_value(re.compile(r"T12:00$"))
     # The end of a repetition is asked only once one is chosen.
     expect(dialog.locator("[data-repeat-ends]")).to_be_hidden()
+    settled(page)
     dialog.locator("input[name=q]").fill("julia")
     expect(dialog.locator("select[name=patient] option")).to_have_count(1)
     dialog.locator("select[name=therapist]").select_option(label="Bruno Matos")
