@@ -22,6 +22,7 @@ from patients.normalise import (
     validate_tags,
 )
 from patients.services import PatientFields
+from practice.forms import PasswordAgainMixin
 from practice.models import Practice, User
 from practice.selectors import treating_users
 
@@ -259,7 +260,7 @@ class PatientFilterForm(forms.Form):
         return self.cleaned_data.get(name) or default
 
 
-class PatientEraseForm(forms.Form):
+class PatientEraseForm(PasswordAgainMixin, forms.Form):
     """The Owner's confirmation of an erasure: the patient's full name typed out and the
     Owner's password; within the record-keeping period (`blocked_until`), also a lawful
     reason ticked."""
@@ -275,11 +276,7 @@ class PatientEraseForm(forms.Form):
     confirm_name = forms.CharField(
         label=_("Type the patient’s full name to confirm"), max_length=200, strip=True
     )
-    password = forms.CharField(
-        label=_("Your password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
+    field_order = ("lawful_reason", "confirm_name", "password")
 
     def __init__(
         self,
@@ -291,7 +288,7 @@ class PatientEraseForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.patient = patient
-        self.user = user
+        self.password_user = user
         self.blocked_until = blocked_until
         if blocked_until is None:
             del self.fields["lawful_reason"]
@@ -313,12 +310,6 @@ class PatientEraseForm(forms.Form):
                 _("That isn’t the patient’s full name as it is recorded."), code="name"
             )
         return typed
-
-    def clean_password(self) -> str:
-        password: str = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise ValidationError(_("That password isn’t right."), code="password")
-        return password
 
     @property
     def override(self) -> bool:

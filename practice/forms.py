@@ -72,6 +72,25 @@ class PasswordPairMixin(forms.Form):
                 self.add_error("password2", error)
 
 
+class PasswordAgainMixin(forms.Form):
+    """Asks for the member's own password again before a change that must not ride on an
+    unattended session (replacing the authenticator app, erasing a patient).
+    `password_user` is whose password it is, set by the form's __init__."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    password_user: User | None = None
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        if self.password_user is not None and not self.password_user.check_password(password):
+            raise forms.ValidationError(_("That password isn’t right."), code="password")
+        return password
+
+
 class SignUpForm(PasswordPairMixin, forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=150)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
@@ -323,25 +342,13 @@ class TwoFactorCodeForm(forms.Form):
         return code
 
 
-class TwoFactorSetupForm(TwoFactorCodeForm):
+class TwoFactorSetupForm(PasswordAgainMixin, TwoFactorCodeForm):
     """The first code of a new app; replacing an app also asks for the password."""
-
-    password = forms.CharField(
-        label=_("Your password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
 
     def __init__(self, *args: Any, replacing_for: User | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.user = replacing_for
+        self.password_user = replacing_for
         if replacing_for is None:
             del self.fields["password"]
         else:  # the password first, then the code
             self.order_fields(["password", "code"])
-
-    def clean_password(self) -> str:
-        password: str = self.cleaned_data["password"]
-        if self.user is not None and not self.user.check_password(password):
-            raise forms.ValidationError(_("That password isn’t right."), code="password")
-        return password
