@@ -6,12 +6,9 @@ closed; a rotated key keeps everything readable; search still finds what it foun
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from io import StringIO
-from pathlib import Path
 
-import pgserver
 import pytest
 from cryptography.fernet import Fernet
 from django.apps import apps
@@ -22,6 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from practice import crypto
+from practice.backups import libpq_env, pg_binary
 from practice.fields import encrypted_fields
 from sessions.models import SessionNote, TranscriptSegment
 from tests.conftest import FIELD_KEY, login
@@ -98,25 +96,11 @@ def test_the_database_cannot_filter_on_encrypted_text(planted):
 @pytest.mark.django_db(transaction=True)
 def test_a_pg_dump_shows_no_canary(pro, clinic, owner, therapist, tmp_path):
     test_barrier.plant(clinic, therapist, owner)
-    pg_dump = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
-    settings_dict = connection.settings_dict
     dump = tmp_path / "holos.sql"
     subprocess.run(
-        [
-            str(pg_dump) if pg_dump.exists() else shutil.which("pg_dump") or "pg_dump",
-            "--data-only",
-            "--file",
-            str(dump),
-            "--host",
-            settings_dict["HOST"],
-            "--port",
-            str(settings_dict["PORT"] or 5432),
-            "--username",
-            settings_dict["USER"],
-            settings_dict["NAME"],
-        ],
+        [pg_binary("pg_dump"), "--data-only", "--file", str(dump)],
         check=True,
-        env={"PGPASSWORD": settings_dict["PASSWORD"] or ""},
+        env=libpq_env(),
         timeout=120,
     )
     text = dump.read_text()
