@@ -281,7 +281,6 @@ def patient_erase(
     what was deleted, by kind; the audit row holds the same counts."""
     from sessions.models import (
         Appointment,
-        AudioChunk,
         ClinicalNote,
         ClinicalNoteVersion,
         LiveText,
@@ -291,11 +290,8 @@ def patient_erase(
         SessionAmendment,
         SessionNote,
         SessionNoteRevision,
-        Speaker,
-        TranscriptSegment,
-        TranscriptSegmentRevision,
     )
-    from sessions.services.recordings import recording_audio_delete
+    from sessions.services.recordings import transcripts_delete
     from tera.models import Chunk, Insight, SourceKind
 
     _check_practice(patient, practice)
@@ -349,16 +345,15 @@ def patient_erase(
     )
     delete("clinical_notes", ClinicalNote.objects.filter(pk__in=clinical_note_ids))
 
-    counts["audio_chunks"] = AudioChunk.objects.filter(recording_id__in=recording_ids).count()
     counts["live_texts"] = LiveText.objects.filter(recording_id__in=recording_ids).count()
-    for recording in Recording.objects.filter(pk__in=recording_ids).select_for_update():
-        recording_audio_delete(recording)
-    delete(
-        "transcript_segment_revisions",
-        TranscriptSegmentRevision.objects.filter(segment__recording_id__in=recording_ids),
+    heard = transcripts_delete(
+        list(Recording.objects.filter(pk__in=recording_ids).select_for_update())
     )
-    delete("transcript_segments", TranscriptSegment.objects.filter(recording_id__in=recording_ids))
-    delete("speakers", Speaker.objects.filter(recording_id__in=recording_ids))
+    counts["audio_chunks"] = heard["audio_chunks"]
+    counts["transcript_segment_revisions"] = heard["revisions"]
+    counts["transcript_segments"] = heard["segments"]
+    counts["speakers"] = heard["speakers"]
+    counts["tera_chunks"] += heard["index_chunks"]  # none: they went with the rest above
     delete("recordings", Recording.objects.filter(pk__in=recording_ids))
 
     delete("session_note_amendments", SessionAmendment.objects.filter(note__in=notes))

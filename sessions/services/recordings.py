@@ -44,7 +44,7 @@ from sessions.models import (
 )
 from sessions.services.records import require_treats
 from tera.indexing import queue_index
-from tera.models import SourceKind
+from tera.models import Chunk, SourceKind
 
 UPLOAD_EXTENSIONS = ("wav", "mp3", "m4a", "ogg", "oga", "opus", "webm")
 # The recorder stops at the limit by its own clock; its last piece may run a little over.
@@ -379,6 +379,26 @@ def recording_audio_delete(recording: Recording) -> int:
         recording.audio_deleted_at = timezone.now()
         recording.save(update_fields=["audio_key", "audio_deleted_at"])
     return deleted
+
+
+def transcripts_delete(recordings: list[Recording]) -> dict[str, int]:
+    """Delete what the recordings heard, keeping the recordings: the transcript segments
+    and their corrections, the speakers, live text and audio (`recording_audio_delete`),
+    and Tera's vectors of the transcripts. Returns the counts by kind. Call inside the
+    transaction that records why, with the recordings locked."""
+    ids = [recording.pk for recording in recordings]
+    return {
+        "revisions": TranscriptSegmentRevision.objects.filter(
+            segment__recording_id__in=ids
+        ).delete()[0],
+        "segments": TranscriptSegment.objects.filter(recording_id__in=ids).delete()[0],
+        # Speakers are the transcript's voices and names: nothing else refers to them.
+        "speakers": Speaker.objects.filter(recording_id__in=ids).delete()[0],
+        "audio_chunks": sum(recording_audio_delete(recording) for recording in recordings),
+        "index_chunks": Chunk.objects.filter(
+            kind=SourceKind.TRANSCRIPT, source_id__in=ids
+        ).delete()[0],
+    }
 
 
 def _enqueue_live(recording_id: int, seq: int) -> None:

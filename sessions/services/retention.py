@@ -3,11 +3,11 @@ recording (`Practice.transcript_retention`, by plan or the Owner's choice), whil
 session's notes, clinical notes and their versions stay.
 
 Deleted with a transcript: its segments and their correction history, the speakers it
-named, any live text and audio left (`recording_audio_delete`, which also destroys the
-recording's wrapped key), and Tera's vectors of it. The recording itself stays, with
-`transcript_expired_at` saying when, so its page can tell why it is empty. A daily beat job
-(`sessions.tasks.transcripts_expire`) runs it for every practice; one audit row per
-practice and run says how much went, counts only."""
+named, any live text and audio left (its wrapped key destroyed), and Tera's vectors of it
+(`sessions.services.recordings.transcripts_delete`, as a patient's erasure does). The
+recording itself stays, with `transcript_expired_at` saying when, so its page can tell why
+it is empty. A daily beat job (`sessions.tasks.transcripts_expire`) runs it for every
+practice; one audit row per practice and run says how much went, counts only."""
 
 from __future__ import annotations
 
@@ -18,15 +18,8 @@ from django.utils import timezone
 
 from practice.models import Practice
 from practice.services import audit_record
-from sessions.models import (
-    Recording,
-    RecordingStatus,
-    Speaker,
-    TranscriptSegment,
-    TranscriptSegmentRevision,
-)
-from sessions.services.recordings import recording_audio_delete
-from tera.models import Chunk, SourceKind
+from sessions.models import Recording, RecordingStatus
+from sessions.services.recordings import transcripts_delete
 
 
 def expired_recordings(practice: Practice, now: datetime | None = None) -> list[int]:
@@ -58,20 +51,7 @@ def transcripts_expire(*, practice: Practice, now: datetime | None = None) -> di
     recordings = list(
         Recording.objects.for_practice(practice).select_for_update().filter(pk__in=ids)
     )
-    segments = TranscriptSegment.objects.for_practice(practice).filter(recording_id__in=ids)
-    counts = {
-        "recordings": len(recordings),
-        "revisions": TranscriptSegmentRevision.objects.for_practice(practice)
-        .filter(segment__recording_id__in=ids)
-        .delete()[0],
-        "segments": segments.delete()[0],
-        # Speakers are the transcript's voices and names: nothing else refers to them.
-        "speakers": Speaker.objects.for_practice(practice).filter(recording_id__in=ids).delete()[0],
-        "audio_chunks": sum(recording_audio_delete(recording) for recording in recordings),
-        "index_chunks": Chunk.objects.for_practice(practice)
-        .filter(kind=SourceKind.TRANSCRIPT, source_id__in=ids)
-        .delete()[0],
-    }
+    counts = {"recordings": len(recordings), **transcripts_delete(recordings)}
     Recording.objects.filter(pk__in=ids).update(
         transcript_expired_at=now, transcript_retention_days=days
     )
