@@ -183,8 +183,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/15"),
     },
 }
-# The live transcript has a worker of its own, so a long final pass never delays it.
-CELERY_TASK_ROUTES = {"tera.tasks.recording_transcribe_chunk": {"queue": "live"}}
+# The live transcript has a worker of its own, so a long final pass never delays it; the
+# LLM's tasks have one too, one task at a time (tera/tasks.py says why).
+CELERY_TASK_ROUTES = {
+    "tera.tasks.recording_transcribe_chunk": {"queue": "live"},
+    "tera.tasks.clinical_note_draft": {"queue": "llm"},
+    "tera.tasks.clinical_note_assist": {"queue": "llm"},
+    "tera.tasks.summary_prepare": {"queue": "llm"},
+    "tera.tasks.briefing_prepare": {"queue": "llm"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
 
 # --- Tera: recordings, speech to text and speaker labels --------------------------------
@@ -221,28 +228,49 @@ TRANSCRIBE_STALE_AFTER = timedelta(minutes=env.int("TRANSCRIBE_STALE_MINUTES", d
 
 # --- Tera: the LLM that drafts clinical notes --------------------------------------------
 # Any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, a llama.cpp server). Unset, it is
-# the local llama.cpp server `./holos run` starts (tera/llm_server.py) on a tiny model
-# shipped on PyPI: it proves the pipeline offline, but writes poor notes.
+# the local llama.cpp server `./holos run` starts (tera/llm_server.py) on a model shipped
+# in PyPI packages: LLM_EMBEDDED_MODEL names one of tera.llm_server.SHIPPED
+# ("qwen2.5-coder-1.5b-instruct", the default; "qwen2.5-coder-0.5b-instruct" for weak
+# machines) or the path of any GGUF file. Shipped models are joined once into
+# LLM_MODELS_DIR and checked against their pinned sha256.
 LLM_EMBEDDED_PORT = env.int("LLM_EMBEDDED_PORT", default=8081)
 LLM_EMBEDDED = not env.str("LLM_BASE_URL", default="")
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="") or f"http://127.0.0.1:{LLM_EMBEDDED_PORT}/v1"
-LLM_MODEL = env.str("LLM_MODEL", default="smollm2-135m-instruct")
+LLM_EMBEDDED_MODEL = env.str("LLM_EMBEDDED_MODEL", default="qwen2.5-coder-1.5b-instruct")
+LLM_MODELS_DIR = Path(env.str("LLM_MODELS_DIR", default=str(embedded.VAR_DIR / "models")))
+# The name the endpoint knows the model by; the embedded server answers to its model's.
+LLM_MODEL = env.str(
+    "LLM_MODEL",
+    default=Path(LLM_EMBEDDED_MODEL).stem
+    if LLM_EMBEDDED_MODEL.endswith(".gguf")
+    else LLM_EMBEDDED_MODEL,
+)
 LLM_API_KEY = env.str("LLM_API_KEY", default="")
 # How the JSON schema is sent: "openai" (response_format json_schema: OpenAI, vLLM,
 # Ollama) or "llama.cpp" (json_object with a schema: llama-cpp-python's server).
 LLM_SCHEMA_STYLE = env.str("LLM_SCHEMA_STYLE", default="llama.cpp" if LLM_EMBEDDED else "openai")
+# Seconds without a byte from the endpoint (it streams; the embedded server reads a long
+# transcript for minutes before its first word, but sends keep-alive pings meanwhile).
 LLM_TIMEOUT = env.float("LLM_TIMEOUT_SECONDS", default=300.0)
-LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.2)
-LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=1500)
-# The transcript is cut (at a whole line, and the note says so) beyond this many
-# characters: the tiny embedded model reads 8k tokens in all (~17 minutes of talk); a real
-# endpoint's default (~50k tokens) holds a long session.
-LLM_PROMPT_CHARS = env.int("LLM_PROMPT_CHARS", default=16_000 if LLM_EMBEDDED else 200_000)
+LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.0)
+# The longest answer of one call (a section of a note, a summary, a briefing).
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=1200)
+# A transcript is read in parts of this many characters (~4 a token), each writing its
+# share of every section (tera/drafting.py): a small model misses what lies in the middle
+# of a long prompt. A long session is cut into at most LLM_MAX_PARTS even parts instead.
+LLM_PROMPT_CHARS = env.int("LLM_PROMPT_CHARS", default=4500 if LLM_EMBEDDED else 200_000)
+LLM_MAX_PARTS = env.int("LLM_MAX_PARTS", default=6)
+# Statements of a note whose support the word match cannot settle are read by the model, at
+# most this many a note (the least covered first; ~2 s each on 2 cores); 0: never.
+LLM_JUDGE_MAX = env.int("LLM_JUDGE_MAX", default=12)
 LLM_PROGRESS_EVERY = 0.5  # seconds between progress updates while the model writes
+# The embedded server reads a long prompt in steps of this many characters (~12 s each on
+# 2 cores), so the page shows progress before the first word (tera.llm.prefill); 0: off.
+LLM_PREFILL_CHARS = env.int("LLM_PREFILL_CHARS", default=3000 if LLM_EMBEDDED else 0)
 # A draft or assistant request no worker has shown progress on for this long is queued again.
 LLM_STALE_AFTER = timedelta(minutes=env.int("LLM_STALE_MINUTES", default=10))
-# The embedded server: its context and threads (0: one per core).
-LLM_EMBEDDED_CONTEXT = env.int("LLM_EMBEDDED_CONTEXT", default=8192)
+# The embedded server: its context (tokens) and threads (0: one per CPU).
+LLM_EMBEDDED_CONTEXT = env.int("LLM_EMBEDDED_CONTEXT", default=32768)
 LLM_EMBEDDED_THREADS = env.int("LLM_EMBEDDED_THREADS", default=0)
 
 # --- Tera: embeddings --------------------------------------------------------------------

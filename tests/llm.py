@@ -1,7 +1,7 @@
 """LLM endpoints for the tests.
 
-* `LlamaServer`: the real local llama.cpp server (llama-cpp-python) on the tiny model
-  shipped on PyPI, the same command `./holos run` starts (tera.llm_server.command).
+* `llama_server`: the real local llama.cpp server (llama-cpp-python) on a model shipped
+  on PyPI, the same command `./holos run` starts (tera.llm_server.command).
 * `ScriptedEndpoint`: a broken or scripted OpenAI-compatible endpoint, for what the real
   server will not do on demand: be down, answer garbage or an HTTP error, answer invalid
   JSON first and valid JSON on the retry. It speaks the same wire protocol (the chat
@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,12 +31,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str  # its /v1 base URL
+    name: str  # the model name it answers to
+    pid: int
+
+
 @contextmanager
-def llama_server(*, threads: int = 2, context: int = 8192) -> Iterator[str]:
-    """Start the embedded server on a free port; yield its /v1 URL; stop it."""
+def llama_server(
+    model: str = llm_server.SMALLEST, *, threads: int = 2, context: int = 8192
+) -> Iterator[Server]:
+    """Start the embedded server on `model` (a shipped model's name or a GGUF path) on a
+    free port; yield it; stop it."""
+    from django.conf import settings
+
     port = free_port()
+    path = llm_server.model_path(model, settings.LLM_MODELS_DIR, quiet=True)
+    name = llm_server.served_name(model)
     process = subprocess.Popen(
-        llm_server.command(port, context=context, threads=threads),
+        llm_server.command(path, name, port, context=context, threads=threads),
         env=llm_server.server_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -54,7 +69,7 @@ def llama_server(*, threads: int = 2, context: int = 8192) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the llama.cpp server did not start in 120 s") from None
                 time.sleep(0.3)
-        yield url
+        yield Server(url, name, process.pid)
     finally:
         process.terminate()
         try:
@@ -66,7 +81,8 @@ def llama_server(*, threads: int = 2, context: int = 8192) -> Iterator[str]:
 class ScriptedEndpoint:
     """An OpenAI-compatible chat endpoint that answers from a script, one reply per
     request: a string is streamed as the message content; ("status", code) answers that
-    HTTP error; ("garbage", bytes) sends those bytes as the body. Requests are kept."""
+    HTTP error; ("garbage", bytes) sends those bytes as the body; ("sleep", seconds)
+    answers nothing for that long. Requests are kept."""
 
     def __init__(self, replies: list[Any]) -> None:
         self.replies = list(replies)
@@ -81,6 +97,9 @@ class ScriptedEndpoint:
                 length = int(self.headers.get("Content-Length", 0))
                 endpoint.requests.append(json.loads(self.rfile.read(length) or b"{}"))
                 reply = endpoint.replies.pop(0) if endpoint.replies else ("status", 500)
+                if isinstance(reply, tuple) and reply[0] == "sleep":
+                    time.sleep(reply[1])
+                    return
                 if isinstance(reply, tuple) and reply[0] == "status":
                     body = json.dumps({"error": {"message": "scripted failure"}}).encode()
                     self.send_response(reply[1])
