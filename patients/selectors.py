@@ -225,8 +225,6 @@ def _clinical_notes(membership: Membership, patient: Patient) -> list[dict[str, 
             "language": note.language,
             "status": note.status,
             "quick_notes": note.quick_notes,
-            # What the model had written so far, if the note is still being drafted.
-            "draft_in_progress": note.stream_text,
             "created_at": note.created_at,
             "versions": [
                 {

@@ -415,7 +415,11 @@ SpeakerFormSet = forms.modelformset_factory(Speaker, form=SpeakerForm, extra=0)
 
 
 # --- Clinical notes ------------------------------------------------------------------------
-NOTE_LANGUAGES = (("en", _("English")), ("pt-br", _("Portuguese (Brazil)")))
+NOTE_LANGUAGES = (
+    ("auto", _("The transcript’s language")),
+    ("en", _("English")),
+    ("pt-br", _("Portuguese (Brazil)")),
+)
 MAX_QUICK_NOTES = 5000
 
 
@@ -473,13 +477,6 @@ ASSIST_PRESETS = {
     "translate_pt": _("Translate to Portuguese"),
     "translate_en": _("Translate to English"),
 }
-ASSIST_INSTRUCTIONS = {
-    "expand": "Expand this with more detail from the transcript.",
-    "differentials": "Add differential diagnoses to consider, each grounded in the transcript.",
-    "shorten": "Shorten this; keep the essential points.",
-    "translate_pt": "Translate this into Brazilian Portuguese.",
-    "translate_en": "Translate this into English.",
-}
 
 
 class AssistForm(forms.Form):
@@ -502,10 +499,12 @@ class AssistForm(forms.Form):
         section.choices = [("", _("The whole note"))] + [(s["key"], s["title"]) for s in sections]
 
     def clean(self) -> dict[str, Any]:
+        """A preset becomes its own words (tera.assistant knows what each must do), with the
+        therapist's words after them, if any."""
         data = super().clean() or {}
         preset, text = data.get("preset"), (data.get("instruction") or "").strip()
         if preset:
-            data["instruction"] = ASSIST_INSTRUCTIONS[preset] + (f" {text}" if text else "")
+            data["instruction"] = str(ASSIST_PRESETS[preset]) + (f": {text}" if text else "")
         elif not text:
             raise ValidationError(_("Choose an action or say what the assistant should do."))
         return data

@@ -602,11 +602,12 @@ class ClinicalNote(PracticeOwned):
     status = models.CharField(
         max_length=16, choices=ClinicalNoteStatus.choices, default=ClinicalNoteStatus.DRAFTING
     )
+    # Why the last draft failed: a code of tera.llm.FAILURES, said in the reader's language.
     failure = models.CharField(max_length=300, blank=True)
-    # What the model has written so far while drafting, shown as progress.
-    stream_text = EncryptedTextField(blank=True)
-    stream_tokens = models.PositiveIntegerField(default=0)
-    # When a worker last showed it was drafting (tera.drafting.resume_stalled).
+    # Where the draft is, shown while drafting: {"stage": "reading"|"writing"|"fields",
+    # "done": n, "total": n}.
+    progress = models.JSONField(default=dict, blank=True)
+    # When a worker last showed it was drafting (tera.clinical_notes.stalled).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -689,14 +690,16 @@ class NoteProposal(PracticeOwned):
     note = models.ForeignKey(ClinicalNote, on_delete=models.CASCADE, related_name="proposals")
     base = models.ForeignKey(ClinicalNoteVersion, on_delete=models.CASCADE, related_name="+")
     instruction = EncryptedTextField(_("instruction"), max_length=500)
+    # The quick action asked for (sessions.forms.ASSIST_PRESETS), or "" for free words.
+    action = models.CharField(max_length=20, blank=True)
     section_key = models.CharField(max_length=40, blank=True)  # one section, or all
     status = models.CharField(
         max_length=16, choices=ProposalStatus.choices, default=ProposalStatus.WORKING
     )
-    failure = models.CharField(max_length=300, blank=True)
+    failure = models.CharField(max_length=300, blank=True)  # a code of tera.llm.FAILURES
     sections = EncryptedJSONField(default=list, blank=True)  # as in a version's content
-    stream_text = EncryptedTextField(blank=True)
-    stream_tokens = models.PositiveIntegerField(default=0)
+    language = models.CharField(max_length=8, blank=True)  # of `sections`
+    progress = models.JSONField(default=dict, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

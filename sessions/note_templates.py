@@ -122,6 +122,53 @@ BUILTINS: dict[str, BuiltinTemplate] = {
             ),
         ),
         BuiltinTemplate(
+            "medical",
+            _("Medical visit note"),
+            _(
+                "Integrative or medical consultations: complaint, history, systems, examination, "
+                "results, assessment and plan."
+            ),
+            (
+                (
+                    "chief_complaint",
+                    _("Chief complaint"),
+                    _("The reason for the visit, in a few words."),
+                ),
+                (
+                    "history",
+                    _("History of present illness"),
+                    _(
+                        "The patient's age and background, then each complaint as the patient "
+                        "told it: onset, duration, severity, what helps or worsens it, "
+                        "medication taken."
+                    ),
+                ),
+                (
+                    "review_of_systems",
+                    _("Review of systems"),
+                    _("For each body system asked about: what the patient has and what they deny."),
+                ),
+                (
+                    "examination",
+                    _("Physical examination"),
+                    _("For each body system examined: the findings the clinician stated."),
+                ),
+                (
+                    "results",
+                    _("Results"),
+                    _("Tests, imaging and lab results discussed, with their values."),
+                ),
+                (
+                    "assessment_plan",
+                    _("Assessment and plan"),
+                    _(
+                        "Each problem with the clinician's assessment, then its plan: tests, "
+                        "medication and doses, referrals, advice and follow-up."
+                    ),
+                ),
+            ),
+        ),
+        BuiltinTemplate(
             "holistic",
             _("Holistic session note"),
             _("Energy work: how the patient arrived, what was worked on, how they left."),

@@ -4,10 +4,15 @@ the treatment summary over time and the briefing before an appointment.
 The barrier is inside every retrieval: the notes are read through
 `Chunk.objects.visible_to(membership)` of the member the insight is for (the one who
 asked for a summary; the appointment's therapist for a briefing), and the insight itself
-is read back only through `Insight.objects.visible_to` at every page view. Each claim
-names the sessions it comes from by the numbers the prompt showed ("[S3] 2026-05-04");
-`cite` keeps those that are sessions of the prompt (as session ids) and sets the rest
-aside as `rejected`, so the page can flag a claim that rests on nothing.
+is read back only through `Insight.objects.visible_to` at every page view.
+
+The model is asked as for a clinical note (tera.drafting): lists of short sentences under a
+grammar, in the language of the reader, a repeating answer cut and what it wrote whole
+kept. It does not cite: `tera.grounding` finds the sessions whose notes say each claim
+(`cite`), and a claim no session says is flagged. A failure is stored as a code
+(`tera.llm.FAILURES`) and said in the reader's language. A briefing that fails is tried
+again later and later (`retry_after`, doubling from `BRIEFING_RETRY` up to
+`BRIEFING_RETRY_MAX`), not at every round of the beat job.
 
 Tasks take ids and log ids only.
 """
@@ -18,7 +23,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -26,8 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from tera import llm
-from tera.drafting import MAX_STATEMENT, language_name
+from tera import drafting, grounding, llm
 from tera.llm import InvalidAnswer, LLMError
 from tera.models import Chunk, Insight, InsightKind, InsightStatus, SourceKind
 
@@ -45,12 +49,31 @@ MAX_ITEMS = 6
 MIN_SESSION_BUDGET = 600  # characters of one session's notes, at least
 # Written notes, in this order; a session's transcript only stands in when it has none.
 WRITTEN = (SourceKind.SESSION_NOTE, SourceKind.CLINICAL_NOTE)
+BRIEFING_RETRY = timedelta(minutes=15)
+BRIEFING_RETRY_MAX = timedelta(hours=6)
 
-SYSTEM = (
-    "You are the clinical assistant of a therapist. You write only from the session notes "
-    "given: never add facts that are not there. Every item is one short sentence. Answer "
-    "only with JSON that follows the schema."
-)
+REQUESTS = {
+    "en": {
+        "summary": "Summarise this patient's treatment over time: the reasons for coming, how "
+        "things changed from session to session, what helped, and where things stand now. "
+        "One short sentence per claim.",
+        "sessions": "Session notes, oldest first:\n{sessions}",
+        "briefing": "The therapist sees this patient again soon. Give the key points of the "
+        "last session, and the open items to follow up (homework, things left unsaid, plans "
+        "made). One short sentence per item.",
+        "last": "Notes of the last session:\n{sessions}",
+    },
+    "pt": {
+        "summary": "Resuma o tratamento deste paciente ao longo do tempo: os motivos da "
+        "procura, como as coisas mudaram de sessão para sessão, o que ajudou e como estão "
+        "agora. Uma frase curta por afirmação.",
+        "sessions": "Notas das sessões, da mais antiga à mais recente:\n{sessions}",
+        "briefing": "O terapeuta verá este paciente de novo em breve. Dê os pontos-chave da "
+        "última sessão e os itens em aberto a acompanhar (tarefas de casa, o que ficou por "
+        "dizer, planos feitos). Uma frase curta por item.",
+        "last": "Notas da última sessão:\n{sessions}",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -111,81 +134,73 @@ def render_sessions(sessions: Sequence[SessionText]) -> str:
     return "\n\n".join(f"[S{s.number}] {s.day.isoformat()}\n{s.text}" for s in sessions)
 
 
-def _items_schema(max_items: int, *, cited: bool) -> dict[str, Any]:
-    item: dict[str, Any] = {"type": "string", "maxLength": MAX_STATEMENT}
-    if cited:
-        item = {
-            "type": "object",
-            "properties": {
-                "text": item,
-                "sessions": {"type": "array", "items": {"type": "integer"}},
-            },
-            "required": ["text", "sessions"],
-        }
-    return {"type": "array", "maxItems": max_items, "items": item}
-
-
 def summary_schema() -> dict[str, Any]:
-    claims = _items_schema(MAX_CLAIMS, cited=True) | {"minItems": 1}
-    return {"type": "object", "properties": {"claims": claims}, "required": ["claims"]}
+    schema = drafting.sentences_schema("claims")
+    schema["properties"]["claims"]["minItems"] = 1
+    return schema
 
 
 def briefing_schema() -> dict[str, Any]:
+    items = drafting.sentences_schema("key_points")["properties"]["key_points"]
     return {
         "type": "object",
-        "properties": {
-            "key_points": _items_schema(MAX_ITEMS, cited=False),
-            "open_items": _items_schema(MAX_ITEMS, cited=False),
-        },
+        "properties": {"key_points": items, "open_items": items},
         "required": ["key_points", "open_items"],
     }
 
 
+def _messages(request: str, notes: str, language: str) -> llm.Messages:
+    words = REQUESTS[grounding.base_language(language)]
+    return [
+        {"role": "system", "content": drafting.wording(language).system},
+        {"role": "user", "content": f"{notes}\n\n{words[request]}"},
+    ]
+
+
 def summary_messages(sessions: str, language: str) -> llm.Messages:
-    user = "\n".join(
-        [
-            f"Summarise this patient's treatment over time in {language_name(language)}: "
-            "the reasons for coming, how things changed from session to session, what "
-            'helped, and where things stand now. Each claim lists in "sessions" the '
-            "numbers of the sessions it comes from (3 for [S3]).",
-            "",
-            "Session notes, oldest first:",
-            sessions,
-        ]
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    words = REQUESTS[grounding.base_language(language)]
+    return _messages("summary", words["sessions"].format(sessions=sessions), language)
 
 
 def briefing_messages(session: str, language: str) -> llm.Messages:
-    user = "\n".join(
-        [
-            f"The therapist sees this patient again soon. In {language_name(language)}, "
-            "give the key points of the last session, and the open items to follow up "
-            "(homework, things left unsaid, plans made).",
-            "",
-            "Notes of the last session:",
-            session,
-        ]
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    words = REQUESTS[grounding.base_language(language)]
+    return _messages("briefing", words["last"].format(sessions=session), language)
 
 
-def cite(raw: Sequence[Mapping[str, Any]], sessions: Sequence[SessionText]) -> list[dict[str, Any]]:
-    """The claims with the sessions they cite that the prompt showed (`sessions`: id and
-    day) and the numbers that are none of them (`rejected`). Empty claims are
-    dropped; InvalidAnswer when none is left."""
+def _session_lines(sessions: Sequence[SessionText], language: str) -> list[tuple[int, Any]]:
+    """Each session's notes cut into sentences, as (session number, terms)."""
+    return [
+        (s.number, grounding.terms(sentence, language))
+        for s in sessions
+        for sentence in grounding.sentences(s.text)
+    ]
+
+
+def cite(
+    raw: Sequence[str], sessions: Sequence[SessionText], language: str
+) -> list[dict[str, Any]]:
+    """The claims with the sessions whose notes say them (`sessions`: id and day, oldest
+    first) and whether any does (`supported`). Empty claims are dropped; InvalidAnswer
+    when none is left."""
     by_number = {s.number: {"id": s.session_id, "day": s.day.isoformat()} for s in sessions}
+    lines = _session_lines(sessions, language)
     claims = []
-    for claim in raw:
-        text = " ".join(str(claim.get("text", "")).split())
+    written: list[grounding.Terms] = []
+    for item in raw:
+        text = " ".join(str(item).split())
         if not text:
             continue
-        cited = [n for n in claim.get("sessions", []) if isinstance(n, int)]
+        said = grounding.terms(text, language)
+        if any(drafting.same(said, before) for before in written):
+            continue
+        written.append(said)
+        found = grounding.support(said, [terms for _number, terms in lines])
+        numbers = sorted({lines[i][0] for i in found.sources}) if found.supported else []
         claims.append(
             {
                 "text": text,
-                "sessions": [by_number[n] for n in dict.fromkeys(cited) if n in by_number],
-                "rejected": sorted({n for n in cited if n not in by_number}),
+                "sessions": [by_number[n] for n in numbers],
+                "supported": found.supported,
             }
         )
     if not claims:
@@ -193,8 +208,21 @@ def cite(raw: Sequence[Mapping[str, Any]], sessions: Sequence[SessionText]) -> l
     return claims
 
 
-def clean_items(raw: Sequence[Any]) -> list[str]:
-    return [text for item in raw if (text := " ".join(str(item).split()))]
+def clean_items(
+    raw: Sequence[Any], sessions: Sequence[SessionText], language: str
+) -> list[dict[str, Any]]:
+    """A briefing's items, each once, with whether the last session's notes say it."""
+    lines = [terms for _number, terms in _session_lines(sessions, language)]
+    items: list[dict[str, Any]] = []
+    written: list[grounding.Terms] = []
+    for item in raw:
+        text = " ".join(str(item).split())
+        said = grounding.terms(text, language)
+        if not text or any(drafting.same(said, before) for before in written):
+            continue
+        written.append(said)
+        items.append({"text": text, "supported": grounding.support(said, lines).supported})
+    return items
 
 
 def fingerprint(messages: llm.Messages) -> str:
@@ -211,20 +239,49 @@ def _progress(pk: int) -> Any:
     return report
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long a briefing that failed `attempts` times in a row waits before the beat job
+    tries it again: BRIEFING_RETRY, doubling, at most BRIEFING_RETRY_MAX."""
+    return min(BRIEFING_RETRY * 2 ** max(attempts - 1, 0), BRIEFING_RETRY_MAX)
+
+
 def _finish(insight: Insight, *, content: dict[str, Any] | None, failure: str = "") -> None:
-    """Store the answer (or the failure, keeping the last good content) once."""
-    fields: dict[str, Any] = {"heartbeat_at": None, "updated_at": timezone.now()}
+    """Store the answer (or the failure's code, keeping the last good content) once."""
+    now = timezone.now()
+    fields: dict[str, Any] = {"heartbeat_at": None, "updated_at": now}
     if content is None:
-        fields |= {"status": InsightStatus.FAILED, "failure": failure[:300]}
+        attempts = insight.attempts + 1
+        fields |= {
+            "status": InsightStatus.FAILED,
+            "failure": failure,
+            "attempts": attempts,
+            "retry_after": now + retry_delay(attempts),
+        }
     else:
         fields |= {
             "status": InsightStatus.READY,
             "failure": "",
             "content": content,
             "inputs": insight.inputs,
-            "prepared_at": timezone.now(),
+            "prepared_at": now,
+            "attempts": 0,
+            "retry_after": None,
         }
     Insight.objects.filter(pk=insight.pk, status=InsightStatus.PREPARING).update(**fields)
+
+
+def _ask(
+    messages: llm.Messages, schema: dict[str, Any], check: Any, pk: int
+) -> tuple[Any, llm.Stats]:
+    keys = list(schema["properties"])
+    return llm.ask_json(
+        messages,
+        schema,
+        check,
+        on_text=_progress(pk),
+        stop=drafting.repeating(*keys),
+        repair=drafting.salvage(*keys),
+    )
 
 
 def prepare_summary(insight_id: int, membership_id: int, language: str) -> bool:
@@ -247,21 +304,20 @@ def prepare_summary(insight_id: int, membership_id: int, language: str) -> bool:
     messages = summary_messages(render_sessions(sessions), language)
     insight.inputs = fingerprint(messages)
     try:
-        claims, stats = llm.ask_json(
+        claims, stats = _ask(
             messages,
             summary_schema(),
-            lambda answer: cite(answer["claims"], sessions),
-            on_text=_progress(insight.pk),
+            lambda answer: cite(answer["claims"][:MAX_CLAIMS], sessions, language),
+            insight.pk,
         )
     except LLMError as error:
-        log.warning("summary %s: failed", insight.pk)
-        _finish(insight, content=None, failure=str(error))
+        log.warning("summary %s: failed (%s)", insight.pk, error.code)
+        _finish(insight, content=None, failure=error.code)
         return False
-    first = sessions[0].day.isoformat()
     content = {
         "claims": claims,
         "sessions": len(sessions),
-        "first": first,
+        "first": sessions[0].day.isoformat(),
         "truncated": cut,
         "language": language,
     }
@@ -293,7 +349,8 @@ def prepare_briefing(appointment_id: int) -> bool:
     """Write (or bring up to date) the briefing before an appointment for its therapist:
     the key points and open items of the patient's last session, with the trends and
     recurring themes. A briefing whose notes have not changed is left as it is, and so is
-    one another worker is preparing from the same notes. Returns whether it was written."""
+    one another worker is preparing from the same notes. Returns whether it was written
+    (or tried: a failure is stored with when to try again)."""
     from practice.models import Membership
     from sessions.models import Appointment
     from tera import patterns
@@ -334,15 +391,18 @@ def prepare_briefing(appointment_id: int) -> bool:
     content: dict[str, Any] = {"key_points": [], "open_items": [], "truncated": cut}
     if sessions:
         try:
-            answer, _stats = llm.ask_json(
+            answer, _stats = _ask(
                 messages,
                 briefing_schema(),
-                lambda answer: {k: clean_items(answer[k]) for k in ("key_points", "open_items")},
-                on_text=_progress(insight.pk),
+                lambda answer: {
+                    k: clean_items(answer[k][:MAX_ITEMS], sessions, language)
+                    for k in ("key_points", "open_items")
+                },
+                insight.pk,
             )
         except LLMError as error:
-            log.warning("briefing %s: failed", insight.pk)
-            _finish(insight, content=None, failure=str(error))
+            log.warning("briefing %s: failed (%s)", insight.pk, error.code)
+            _finish(insight, content=None, failure=error.code)
             return True
         content |= answer | {"last_session": sessions[0].session_id}
         content["last_day"] = sessions[0].day.isoformat()
@@ -357,64 +417,29 @@ def prepare_briefing(appointment_id: int) -> bool:
     return True
 
 
-def upcoming_briefings(now: Any = None) -> list[int]:
-    """Queue a briefing for every open appointment of a Pro practice in the next
-    BRIEFING_HOURS_AHEAD hours (a prepared one whose notes are unchanged costs a few
-    queries and no model call). Returns the appointment ids."""
+def briefings_due(now: Any = None) -> list[int]:
+    """The open appointments of Pro practices in the next BRIEFING_HOURS_AHEAD hours whose
+    briefing should be (re)considered: all but those whose last attempt failed and whose
+    `retry_after` has not come (a prepared one whose notes are unchanged costs a few
+    queries and no model call). Appointment ids, soonest first."""
     from practice.models import Plan
     from sessions.models import Appointment
-    from tera.tasks import briefing_prepare
 
     now = now or timezone.now()
-    ids = list(
+    waiting = Insight.objects.filter(
+        kind=InsightKind.BRIEFING, status=InsightStatus.FAILED, retry_after__gt=now
+    ).values("appointment_id")
+    return list(
         Appointment.objects.filter(
             practice__plan=Plan.PRO,
             starts_at__gt=now,
             starts_at__lte=now + settings.BRIEFING_AHEAD,
         )
         .taking_time()
+        .exclude(pk__in=waiting)
         .order_by("starts_at")
         .values_list("pk", flat=True)
     )
-    for pk in ids:
-        briefing_prepare.delay(pk)
-    return ids
-
-
-# --- Asking and reading -------------------------------------------------------------------
-
-
-def summary_request(
-    membership: Membership, patient: Patient, *, language: str, ip: str | None = None
-) -> Insight:
-    """Queue a new summary of `patient` for `membership` (who may read the patient's
-    notes: the caller checked). One at a time: a summary being prepared is left to
-    finish unless it has stalled."""
-    from practice.services import audit_record
-    from tera.tasks import summary_prepare
-
-    with transaction.atomic():
-        insight, created = Insight.objects.select_for_update().get_or_create(
-            kind=InsightKind.SUMMARY,
-            patient=patient,
-            defaults={"practice": membership.practice, "requested_by": membership.user},
-        )
-        if not created and insight.is_preparing and not is_stalled(insight):
-            return insight
-        insight.status, insight.failure = InsightStatus.PREPARING, ""
-        insight.requested_by, insight.heartbeat_at = membership.user, timezone.now()
-        insight.stream_tokens = 0
-        insight.save()
-        audit_record(
-            practice=membership.practice,
-            actor=membership.user,
-            action="tera.summary",
-            target=insight,
-            patient_id=patient.pk,
-            ip=ip,
-        )
-        transaction.on_commit(lambda: summary_prepare.delay(insight.pk, membership.pk, language))
-    return insight
 
 
 def is_stalled(insight: Insight) -> bool:
@@ -486,33 +511,6 @@ def next_appointment(membership: Membership, patient: Patient) -> Appointment | 
         .order_by("starts_at")
         .first()
     )
-
-
-def briefing_request(
-    membership: Membership, appointment: Appointment, *, ip: str | None = None
-) -> None:
-    """Prepare an appointment's briefing now (the caller checked `may_brief`)."""
-    from practice.services import audit_record
-    from tera.tasks import briefing_prepare
-
-    audit_record(
-        practice=membership.practice,
-        actor=membership.user,
-        action="tera.briefing_prepare",
-        target=appointment,
-        patient_id=appointment.patient_id,
-        ip=ip,
-    )
-    # Preparing (so the block polls) and from no notes (so the task cannot skip it).
-    fresh = {"status": InsightStatus.PREPARING, "heartbeat_at": timezone.now(), "inputs": ""}
-    Insight.objects.update_or_create(
-        kind=InsightKind.BRIEFING,
-        appointment=appointment,
-        defaults=fresh,
-        create_defaults=fresh
-        | {"practice_id": appointment.practice_id, "patient_id": appointment.patient_id},
-    )
-    transaction.on_commit(lambda: briefing_prepare.delay(appointment.pk))
 
 
 def audit_briefing_read(

@@ -98,6 +98,9 @@ class Insight(PracticeOwned):
     stream_tokens = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     prepared_at = models.DateTimeField(null=True, blank=True)
+    # Failures in a row, and when the beat job may try again (tera.insights.retry_delay).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_after = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = InsightQuerySet.as_manager()
@@ -127,3 +130,10 @@ class Insight(PracticeOwned):
     @property
     def is_preparing(self) -> bool:
         return self.status == InsightStatus.PREPARING
+
+    @property
+    def failure_text(self) -> str:
+        """Why the last attempt failed, in the reader's language."""
+        from tera.llm import failure_message
+
+        return failure_message(self.failure) if self.failure else ""

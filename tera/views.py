@@ -21,7 +21,7 @@ from practice.permissions import role_required
 from practice.services import audit_record
 from sessions.models import Appointment
 from sessions.views.common import no_store
-from tera import embeddings, insights
+from tera import embeddings, insights, services
 from tera.models import Chunk
 
 tera_only = role_required(Role.OWNER, Role.THERAPIST, hide=True)
@@ -88,7 +88,7 @@ def summary(request: PracticeRequest, pk: int) -> HttpResponse:
     if off := plan_off(request):
         return off
     if request.method == "POST":
-        insights.summary_request(
+        services.summary_request(
             request.membership,
             patient,
             language=translation.get_language() or request.practice.language,
@@ -114,7 +114,7 @@ def briefing(request: PracticeRequest, pk: int) -> HttpResponse:
     if not context:
         raise Http404
     if request.method == "POST":
-        insights.briefing_request(request.membership, appointment, ip=client_ip(request))
+        services.briefing_request(request.membership, appointment, ip=client_ip(request))
         context = insights.briefing_context(request.membership, appointment)
         if not request.htmx:
             return redirect("patients:detail", pk=appointment.patient_id)

@@ -269,12 +269,25 @@ def short_speech(tmp_path_factory) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def llm_server() -> Iterator[str]:
-    """The real llama.cpp server on the shipped tiny model, for the whole run."""
+def llm_server() -> Iterator[Any]:
+    """The real llama.cpp server on the smallest shipped model, for the whole run: for
+    tests of the mechanics (drafting, the assistant, retries), not of the words."""
+    from tera.llm_server import SMALLEST
     from tests.llm import llama_server
 
-    with llama_server(threads=2) as url:
-        yield url
+    with llama_server(SMALLEST, threads=2) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def default_llm_server() -> Iterator[Any]:
+    """The real llama.cpp server on the shipped default model, for the whole run: for the
+    tests of what it writes (tests/tera/test_note_quality.py)."""
+    from tera.llm_server import DEFAULT
+    from tests.llm import llama_server
+
+    with llama_server(DEFAULT, threads=2) as server:
+        yield server
 
 
 @pytest.fixture
@@ -288,17 +301,27 @@ def scripted_llm(settings):
         endpoint = ScriptedEndpoint(replies)
         settings.LLM_BASE_URL = endpoint.url
         settings.LLM_SCHEMA_STYLE = "openai"
+        settings.LLM_PREFILL_CHARS = 0
+        settings.LLM_JUDGE_MAX = 0  # the scripted answers are the test's, not a judge's
         return endpoint
 
     return point
 
 
+def _point_at_server(settings: Any, server: Any) -> str:
+    settings.LLM_BASE_URL = server.url
+    settings.LLM_SCHEMA_STYLE = "llama.cpp"
+    settings.LLM_MODEL = server.name
+    return str(server.url)
+
+
 @pytest.fixture
 def llm(settings, llm_server) -> str:
-    """Point Holos at the real local llama.cpp server."""
-    from tera.llm_server import MODEL_ALIAS
+    """Point Holos at the real local llama.cpp server on the smallest shipped model."""
+    return _point_at_server(settings, llm_server)
 
-    settings.LLM_BASE_URL = llm_server
-    settings.LLM_SCHEMA_STYLE = "llama.cpp"
-    settings.LLM_MODEL = MODEL_ALIAS
-    return llm_server
+
+@pytest.fixture
+def default_llm(settings, default_llm_server) -> str:
+    """Point Holos at the real local llama.cpp server on the shipped default model."""
+    return _point_at_server(settings, default_llm_server)

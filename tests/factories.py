@@ -251,13 +251,15 @@ class TranscriptSegmentFactory(factory.django.DjangoModelFactory):
 
 
 def statement(text: str, sources: list[int] | None = None, **extra: object) -> dict:
-    """A statement of a clinical note version, as tera.drafting.ground writes it."""
+    """A statement of a clinical note version, as tera.drafting.ground_sentences writes
+    it: supported when it has sources, unless `supported` says otherwise."""
     return {
         "text": text,
         "sources": sources or [],
         "from_notes": False,
         "rejected": [],
         "origin": "ai",
+        "supported": bool(sources),
         **extra,
     }
 

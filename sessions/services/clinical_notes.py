@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from practice.models import Membership, Practice, User
@@ -43,10 +44,12 @@ from sessions.models import (
 from sessions.note_templates import BUILTINS
 from sessions.services.recordings import may_record
 from sessions.services.records import require_treats, session_update
+from tera.grounding import detect_language
 from tera.indexing import queue_index
 from tera.models import SourceKind
 
 MAX_INSTRUCTION = 500
+AUTO_LANGUAGE = "auto"  # the note in the language the transcript is in
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,18 @@ def note_generate(
             _("A note is drafted from a transcript or your quick notes: give at least one."),
             code="nothing",
         )
+    language = note_language(language, recording, quick_notes, practice)
     notes = []
     for choice in templates:
+        if choice.builtin:  # its headings and instructions in the note's language
+            with translation.override(language):
+                builtin = BUILTINS[choice.builtin]
+                choice = TemplateChoice(
+                    title=str(builtin.name),
+                    sections=builtin.section_dicts(),
+                    field_keys=choice.field_keys,
+                    builtin=choice.builtin,
+                )
         note = ClinicalNote.objects.create(
             practice=practice,
             appointment=appointment,
@@ -184,6 +197,26 @@ def note_generate(
         transaction.on_commit(partial(_enqueue_draft, note.pk, NoteVersionKind.DRAFT, actor.pk))
         notes.append(note)
     return notes
+
+
+def note_language(
+    chosen: str, recording: Recording | None, quick_notes: str, practice: Practice
+) -> str:
+    """The language a note is written in: the one chosen, or (`AUTO_LANGUAGE`) the one
+    its transcript was spoken in, else the one its quick notes are written in, else the
+    practice's."""
+    if chosen != AUTO_LANGUAGE:
+        return chosen
+    spoken = ""
+    if recording is not None:
+        spoken = recording.detected_language or recording.language
+        if not spoken:
+            said = " ".join(
+                recording.segments.order_by("position").values_list("text", flat=True)[:80]
+            )
+            spoken = detect_language(said) or ""
+    spoken = spoken or detect_language(quick_notes) or practice.language
+    return "pt-br" if spoken.lower().startswith("pt") else "en"
 
 
 def _require_transcript_kept(recording_id: int) -> None:
@@ -210,16 +243,21 @@ def note_regenerate(
         raise ValidationError(_("This note is being drafted already."), code="busy")
     if note.recording_id is not None:
         _require_transcript_kept(note.recording_id)
-    note.status, note.failure, note.stream_text, note.stream_tokens = (
-        ClinicalNoteStatus.DRAFTING,
-        "",
-        "",
-        0,
-    )
-    note.save(update_fields=["status", "failure", "stream_text", "stream_tokens", "updated_at"])
+    note.status, note.failure, note.progress = ClinicalNoteStatus.DRAFTING, "", {}
+    note.save(update_fields=["status", "failure", "progress", "updated_at"])
     kind = NoteVersionKind.REGENERATED if note.versions.exists() else NoteVersionKind.DRAFT
     _audit(note, actor=actor, action="clinical_note.regenerate", ip=ip)
     transaction.on_commit(lambda: _enqueue_draft(note.pk, kind, actor.pk))
+
+
+def _note_speaks(note: ClinicalNote, language: str) -> None:
+    """The note is in `language` now: so are a built-in template's headings and
+    instructions that it drafts from."""
+    note.language = language
+    if note.builtin in BUILTINS:
+        with translation.override(language):
+            note.sections = BUILTINS[note.builtin].section_dicts()
+    note.save(update_fields=["language", "sections", "updated_at"])
 
 
 def current_version(note: ClinicalNote) -> ClinicalNoteVersion | None:
@@ -234,15 +272,19 @@ def _add_version(
     sections: list[dict[str, Any]],
     base: ClinicalNoteVersion,
     instruction: str = "",
+    language: str = "",
 ) -> ClinicalNoteVersion:
     number = (note.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    content = {**base.content, "sections": sections}
+    if language:
+        content["language"] = language
     return ClinicalNoteVersion.objects.create(
         practice=note.practice,
         note=note,
         number=number,
         kind=kind,
         instruction=instruction,
-        content={**base.content, "sections": sections},
+        content=content,
         suggestions=base.suggestions,
         model=base.model if kind == NoteVersionKind.EDITED else "",
         author=actor,
@@ -263,6 +305,7 @@ def note_assist(
     actor: User,
     note: ClinicalNote,
     instruction: str,
+    action: str = "",
     section_key: str = "",
     ip: str | None = None,
 ) -> NoteProposal:
@@ -290,6 +333,7 @@ def note_assist(
         note=note,
         base=base,
         instruction=instruction,
+        action=action,
         section_key=section_key,
         created_by=actor,
     )
@@ -334,10 +378,19 @@ def proposal_decide(
         proposal.save(update_fields=["status"])
         _audit(note, actor=actor, action="clinical_note.reject", ip=ip)
         return None
-    sections = [
-        {**s, "statements": proposed[s["key"]]["statements"]} if s["key"] in chosen else s
-        for s in base.section_list
-    ]
+    language = base.content.get("language") or note.language
+    if proposal.language and {s["key"] for s in base.section_list} <= set(chosen):
+        # The whole note rewritten (a translation included): its headings and language too,
+        # and a regeneration drafts in that language from now on.
+        sections = [proposed[s["key"]] for s in base.section_list]
+        if proposal.language != language:
+            _note_speaks(note, proposal.language)
+        language = proposal.language
+    else:
+        sections = [
+            {**s, "statements": proposed[s["key"]]["statements"]} if s["key"] in chosen else s
+            for s in base.section_list
+        ]
     version = _add_version(
         note,
         actor=actor,
@@ -345,6 +398,7 @@ def proposal_decide(
         sections=sections,
         base=base,
         instruction=proposal.instruction,
+        language=language,
     )
     proposal.status = ProposalStatus.APPLIED
     proposal.save(update_fields=["status"])
@@ -414,12 +468,16 @@ def suggestion_decide(
     note: ClinicalNote,
     key: str,
     accept: bool,
+    shown: Any = None,
     ip: str | None = None,
-) -> None:
+) -> tuple[Any, Any]:
     """Confirm or decline a suggested custom-field value. A confirmed one is written to
     the session's note when the session is recorded and its note not yet signed (as any
     edit, with its revision); before the session is recorded, the record form starts
-    with it filled in. Nothing is written to the session without this confirmation."""
+    with it filled in. Nothing is written to the session without this confirmation, and
+    a confirmation replaces only the value the therapist saw beside it (`shown`, None for
+    none): if the session's value changed since, nothing is written and the therapist is
+    asked to look again. Returns (the value before, the suggested value)."""
     _require_may_draft(practice, actor, note.appointment)
     note = _locked(note)
     version = _require_current(note)
@@ -432,6 +490,12 @@ def suggestion_decide(
         .filter(appointment_id=note.appointment_id)
         .first()
     )
+    before = session_value(session, key)
+    if accept and before != shown:
+        raise ValidationError(
+            _("The session’s value changed since this page showed it: look at it again."),
+            code="changed",
+        )
     if accept and session is not None:
         stored = session.note.custom_values
         session_update(
@@ -452,6 +516,14 @@ def suggestion_decide(
         ip=ip,
         data={"field": key, "version": version.number},
     )
+    return before, suggestion["value"]
+
+
+def session_value(session: Session | None, key: str) -> Any:
+    """A custom field's value in the session's note now (None: none, or no session yet)."""
+    if session is None:
+        return None
+    return session.note.custom_values.get(key)
 
 
 def confirmed_values(appointment: Appointment, membership: Membership) -> dict[str, Any]:

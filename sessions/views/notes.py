@@ -14,6 +14,7 @@ content send `Cache-Control: no-store` and stay out of htmx's history.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -42,7 +43,9 @@ from sessions.models import (
 )
 from sessions.services import clinical_notes as services
 from sessions.views.common import acting, first_error, no_store, recordable_appointment
-from tera.drafting import Line, is_supported, note_lines
+from tera.clinical_notes import note_lines
+from tera.drafting import Line, is_supported
+from tera.llm import failure_message
 from therapies.formbuilder import value_text
 
 treating_only = role_required(Role.OWNER, Role.THERAPIST, hide=True)
@@ -55,10 +58,6 @@ def _note(request: PracticeRequest, pk: int) -> ClinicalNote:
         ),
         pk=pk,
     )
-
-
-def _note_language(request: PracticeRequest) -> str:
-    return "pt-br" if request.practice.language.lower().startswith("pt") else "en"
 
 
 # --- An appointment's notes ----------------------------------------------------------------
@@ -76,7 +75,7 @@ def appointment_notes(request: PracticeRequest, pk: int) -> HttpResponse:
     chosen = request.GET.get("recording", "")
     initial = {
         "templates": ["builtin:soap"],
-        "language": _note_language(request),
+        "language": services.AUTO_LANGUAGE,
         "recording": (
             transcripts.filter(pk=int(chosen)).first() if chosen.isdigit() else transcripts.first()
         ),
@@ -124,6 +123,7 @@ def appointment_notes(request: PracticeRequest, pk: int) -> HttpResponse:
 class ShownStatement:
     text: str
     supported: bool
+    checked: bool  # False: in another language than the transcript, not matched to it
     from_notes: bool
     rejected: list[int]
     origin: str
@@ -152,6 +152,7 @@ def _shown_sections(
             ShownStatement(
                 text=s["text"],
                 supported=is_supported(s),
+                checked=s.get("origin", "ai") != "ai" or s.get("supported", False) is not None,
                 from_notes=bool(s.get("from_notes")),
                 rejected=list(s.get("rejected", [])),
                 origin=s.get("origin", "ai"),
@@ -164,7 +165,7 @@ def _shown_sections(
                 section["key"],
                 section["title"],
                 statements,
-                flagged=sum(not s.supported for s in statements),
+                flagged=sum(s.checked and not s.supported for s in statements),
             )
         )
     return shown
@@ -206,19 +207,29 @@ def _proposal_diffs(proposal: NoteProposal, lines: dict[int, Line]) -> list[dict
     return diffs
 
 
-def _suggestions(note: ClinicalNote, version: ClinicalNoteVersion) -> list[dict[str, Any]]:
+def _suggestions(
+    note: ClinicalNote, version: ClinicalNoteVersion, lines: dict[int, Line]
+) -> list[dict[str, Any]]:
+    """Each proposed value beside the value the session holds now (`now`, posted back as
+    `shown` so a confirmation replaces only what was seen) and the lines that say it."""
     therapy = note.appointment.therapy_type
     fields = {f["key"]: f for f in (therapy.custom_fields if therapy else [])}
+    session = getattr(note.appointment, "session", None)
     shown = []
     for suggestion in version.suggestions:
         field = fields.get(suggestion["key"])
         if field is None:
             continue
+        now = services.session_value(session, suggestion["key"])
         shown.append(
             {
                 **suggestion,
                 "label": field["label"],
                 "text": value_text(field["kind"], suggestion["value"]),
+                "now": None if now is None else value_text(field["kind"], now),
+                "shown": json.dumps(now),
+                "same": now == suggestion["value"],
+                "lines": [lines[pk] for pk in suggestion.get("sources", []) if pk in lines],
             }
         )
     return shown
@@ -267,7 +278,11 @@ def note_detail(request: PracticeRequest, pk: int) -> HttpResponse:
         "versions": versions,
         "sections": sections,
         "flagged": sum(s.flagged for s in sections),
-        "suggestions": _suggestions(note, version) if version and version == latest else [],
+        "suggestions": _suggestions(note, version, lines) if version and version == latest else [],
+        "failure": failure_message(note.failure) if note.failure else "",
+        "proposal_failure": _proposal_failure(note),
+        "stage": _stage(note, proposal),
+        "unchecked": any(not st.checked for section in sections for st in section.statements),
         "proposal": proposal,
         "diffs": _proposal_diffs(proposal, lines)
         if proposal and proposal.status == ProposalStatus.READY
@@ -282,6 +297,42 @@ def note_detail(request: PracticeRequest, pk: int) -> HttpResponse:
     if polling:
         template += "#note-progress"
     return no_store(render(request, template, context))
+
+
+def _proposal_failure(note: ClinicalNote) -> str:
+    last = note.proposals.first()
+    if last is None or last.status != ProposalStatus.FAILED:
+        return ""
+    return failure_message(last.failure)
+
+
+def _stage(note: ClinicalNote, proposal: NoteProposal | None) -> str:
+    """Where the model is, in words: reading the transcript (how far, or which part of a
+    long one), writing a section (which one), proposing field values."""
+    working = proposal if proposal and proposal.status == ProposalStatus.WORKING else None
+    progress = (working.progress if working else note.progress) or {}
+    stage, done, total = progress.get("stage"), progress.get("done", 0), progress.get("total", 0)
+    sections = note.sections
+    if working and working.section_key:
+        sections = [s for s in sections if s["key"] == working.section_key]
+    if stage == "part" and total > 1:
+        return _("Reading the transcript: part %(n)s of %(total)s…") % {
+            "n": done + 1,
+            "total": total,
+        }
+    if stage == "reading" and total and done:
+        return _("Reading the transcript: %(percent)s%%…") % {"percent": 100 * done // total}
+    if stage == "writing" and sections and total:
+        return _("Writing “%(section)s” (%(n)s of %(total)s)…") % {
+            "section": sections[done % len(sections)]["title"],
+            "n": done + 1,
+            "total": total,
+        }
+    if stage == "fields":
+        return _("Proposing the custom fields…")
+    if stage == "checking":
+        return _("Checking each statement against the transcript…")
+    return _("Reading the transcript…")
 
 
 def _back(note: ClinicalNote, anchor: str = "") -> HttpResponse:
@@ -324,6 +375,7 @@ def note_assist(request: PracticeRequest, pk: int) -> HttpResponse:
         services.note_assist(
             note=note,
             instruction=form.cleaned_data["instruction"],
+            action=form.cleaned_data["preset"],
             section_key=form.cleaned_data["section"],
             **acting(request),
         )
@@ -401,13 +453,33 @@ def note_suggestion(request: PracticeRequest, pk: int, key: str) -> HttpResponse
         return HttpResponseNotAllowed(["POST"])
     accept = request.POST.get("decision") == "accept"
     try:
-        services.suggestion_decide(note=note, key=key, accept=accept, **acting(request))
+        shown = json.loads(request.POST.get("shown", "null"))
+    except ValueError:
+        shown = object()  # matches no stored value: refused as changed
+    try:
+        before, after = services.suggestion_decide(
+            note=note, key=key, accept=accept, shown=shown, **acting(request)
+        )
     except ValidationError as error:
         messages.error(request, first_error(error))
     except PermissionDenied:
         raise Http404 from None
     else:
-        messages.success(request, _("Value confirmed.") if accept else _("Suggestion declined."))
+        if accept:
+            therapy = note.appointment.therapy_type
+            field = next(f for f in therapy.custom_fields if f["key"] == key) if therapy else None
+            kind = field["kind"] if field else "short_text"
+            messages.success(
+                request,
+                _("%(field)s: %(before)s → %(after)s.")
+                % {
+                    "field": field["label"] if field else key,
+                    "before": "—" if before is None else value_text(kind, before),
+                    "after": value_text(kind, after),
+                },
+            )
+        else:
+            messages.success(request, _("Suggestion declined."))
     return _back(note, "#suggestions")
 
 
@@ -423,6 +495,12 @@ def _export(request: PracticeRequest, pk: int, action: str) -> tuple[ClinicalNot
     return note, version
 
 
+def _in_note_language(version: ClinicalNoteVersion) -> Any:
+    """An export speaks the note's language (its labels, dates and headings), not the
+    reader's: it is the note, not a page."""
+    return translation.override(version.content.get("language") or version.note.language)
+
+
 def _download(content: bytes | str, content_type: str, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -432,15 +510,20 @@ def _download(content: bytes | str, content_type: str, filename: str) -> HttpRes
 @treating_only
 def note_export_pdf(request: PracticeRequest, pk: int) -> HttpResponse:
     note, version = _export(request, pk, "export_pdf")
-    pdf = note_exports.note_pdf(note, version, practice=request.practice, printed_at=timezone.now())
+    with _in_note_language(version):
+        pdf = note_exports.note_pdf(
+            note, version, practice=request.practice, printed_at=timezone.now()
+        )
     return _download(pdf, "application/pdf", note_exports.export_filename(note, version, "pdf"))
 
 
 @treating_only
 def note_export_docx(request: PracticeRequest, pk: int) -> HttpResponse:
     note, version = _export(request, pk, "export_docx")
+    with _in_note_language(version):
+        document = note_exports.note_docx(note, version, practice=request.practice)
     return _download(
-        note_exports.note_docx(note, version, practice=request.practice),
+        document,
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         note_exports.export_filename(note, version, "docx"),
     )
@@ -450,7 +533,7 @@ def note_export_docx(request: PracticeRequest, pk: int) -> HttpResponse:
 def note_export_text(request: PracticeRequest, pk: int) -> HttpResponse:
     """The note as plain text: the Copy button fetches it (so a copy is audited too)."""
     note, version = _export(request, pk, "export_text")
-    response = HttpResponse(
-        note_exports.note_text(note, version), content_type="text/plain; charset=utf-8"
-    )
+    with _in_note_language(version):
+        text = note_exports.note_text(note, version)
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     return no_store(response)

@@ -19,8 +19,8 @@ from playwright.sync_api import Page, expect
 from patients.models import Patient
 from practice.models import Plan, Practice, User
 from sessions.models import Appointment, AppointmentStatus, Session
-from tera import insights
 from tera.models import Insight, InsightKind, InsightStatus
+from tera.tasks import briefings_upcoming
 from tests.e2e.conftest import shot, sign_in
 from tests.factories import AppointmentFactory, weekly_treatment
 
@@ -34,17 +34,10 @@ NOTES = [
 KEY_POINT = "Slept six hours most nights after the breathing exercises."
 OPEN_ITEM = "Review the sleep diary she started."
 BRIEFING = json.dumps({"key_points": [KEY_POINT], "open_items": [OPEN_ITEM]})
-CITED = "Sleep suffered while the deadlines at work piled up."
+CITED = "Work stress and deadlines kept her from sleeping and switching off at night."
 UNCITED = "She plans to change jobs next year."
-SUMMARY = json.dumps(
-    {
-        "claims": [
-            {"text": CITED, "sessions": [1, 2]},
-            {"text": "The breathing exercises helped her sleep.", "sessions": [3]},
-            {"text": UNCITED, "sessions": [9]},
-        ]
-    }
-)
+# What the model writes; the sessions each claim rests on are found by tera.grounding.
+SUMMARY = json.dumps({"claims": [CITED, "The breathing exercises helped her sleep.", UNCITED]})
 
 
 @pytest.fixture
@@ -86,7 +79,7 @@ def test_the_therapist_reads_the_briefing_of_tomorrows_appointment_and_the_assis
     )
     # The beat job's round: tomorrow 10:00 is always within the next 36 hours.
     with scripted_llm([BRIEFING]) as endpoint:
-        assert insights.upcoming_briefings() == [appointment.pk]
+        assert briefings_upcoming() == [appointment.pk]
     assert len(endpoint.requests) == 1
     briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=appointment)
     assert briefing.status == InsightStatus.READY, briefing.failure
@@ -169,9 +162,9 @@ def test_a_summary_citation_opens_its_session(
     expect(summary).to_contain_text("from 3 sessions")
     expect(summary.get_by_role("button", name="Write it again")).to_be_visible()
     flagged = claims.filter(has_text=UNCITED)
-    expect(flagged).to_contain_text("no session cited")
+    expect(flagged).to_contain_text("no session says this")
     expect(flagged.locator("a.citation")).to_have_count(0)
-    expect(claims.first).not_to_contain_text("no session cited")
+    expect(claims.first).not_to_contain_text("no session says this")
     days = [
         timezone.localtime(s.starts_at, ZoneInfo(patient.practice.time_zone))
         .date()

@@ -37,9 +37,9 @@ ENCRYPTED = {
     "therapy_sessions.LiveText": {"text"},
     "therapy_sessions.TranscriptSegment": {"text"},
     "therapy_sessions.TranscriptSegmentRevision": {"text_before", "text_after"},
-    "therapy_sessions.ClinicalNote": {"quick_notes", "stream_text"},
+    "therapy_sessions.ClinicalNote": {"quick_notes"},
     "therapy_sessions.ClinicalNoteVersion": {"instruction", "content", "suggestions"},
-    "therapy_sessions.NoteProposal": {"instruction", "sections", "stream_text"},
+    "therapy_sessions.NoteProposal": {"instruction", "sections"},
     "tera.Chunk": {"text"},
     "tera.Insight": {"content"},
 }

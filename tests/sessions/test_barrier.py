@@ -69,7 +69,6 @@ CANARY_AI_OLD = "CanaryAiOldVersion1f9e07"
 CANARY_QUICK = "CanaryQuickNotes5a3c18"
 CANARY_PROPOSAL = "CanaryProposal77e0b2"
 CANARY_SUGGESTION = "CanarySuggestion2b6f4d"
-CANARY_STREAM = "CanaryStream93ad51"
 CANARY_SUMMARY = "CanarySummary6d2e80"
 CANARY_BRIEFING = "CanaryBriefing0c9a57"
 CANARIES = (
@@ -86,7 +85,6 @@ CANARIES = (
     CANARY_QUICK,
     CANARY_PROPOSAL,
     CANARY_SUGGESTION,
-    CANARY_STREAM,
     CANARY_SUMMARY,
     CANARY_BRIEFING,
 )
@@ -176,7 +174,7 @@ def plant(clinic, therapist, owner) -> PracticeObjects:
     ClinicalNoteFactory(
         appointment=session.appointment,
         status=ClinicalNoteStatus.DRAFTING,
-        stream_text=f'{{"sections": {{"subjective": [{{"text": "{CANARY_STREAM}',
+        progress={"stage": "writing", "done": 1, "total": 4},
     )
     # Tera's treatment summary and the briefing before the next appointment.
     upcoming = AppointmentFactory(practice=clinic, patient=patient, therapist=therapist)
@@ -304,7 +302,7 @@ def test_the_notes_readers_do_see_the_canaries(persona, request, client, planted
     old = client.get(reverse("sessions:note", args=[note.pk]) + "?version=1")
     assert CANARY_AI_OLD in old.content.decode()
     drafting = client.get(reverse("sessions:note", args=[note.pk + 1]))
-    assert CANARY_STREAM in drafting.content.decode()
+    assert "Writing “Objective” (2 of 4)…" in drafting.content.decode()
     for route in ("sessions:note_export_pdf", "sessions:note_export_text"):
         assert CANARY_AI_NOTE in _text(client.get(reverse(route, args=[note.pk])))
     found = client.get(reverse("tera:search") + "?q=what+she+said+twice").content.decode()

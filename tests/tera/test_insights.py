@@ -16,10 +16,11 @@ from django.utils import timezone
 
 from practice.models import AuditEvent, Membership, Plan
 from sessions.models import AppointmentStatus
-from tera import embeddings, insights
+from tera import embeddings, insights, services
 from tera.indexing import index_source
 from tera.models import Insight, InsightKind, InsightStatus, SourceKind
 from tera.patterns import group_by_meaning, recurring_themes
+from tera.tasks import briefings_upcoming
 from tests.factories import AppointmentFactory, PatientFactory, SessionFactory, weekly_treatment
 
 pytestmark = pytest.mark.slow  # the embedding model indexes every note
@@ -28,9 +29,9 @@ CANARY_OTHER = "CanaryOtherPatient4be1"
 SUMMARY = json.dumps(
     {
         "claims": [
-            {"text": "Sleep got better after the breathing exercises.", "sessions": [1, 3]},
-            {"text": "Work stress is the main theme.", "sessions": [2]},
-            {"text": "Invented claim.", "sessions": [9]},
+            "Sleep got better after the breathing exercises, about six hours a night.",
+            "Work stress and deadlines kept her from switching off at night.",
+            "She joined a yoga retreat in the mountains.",
         ]
     }
 )
@@ -80,16 +81,18 @@ def test_a_summary_cites_its_sessions_and_flags_a_claim_that_cites_none(
     summary = Insight.objects.get(kind=InsightKind.SUMMARY, patient=clara)
     assert summary.status == InsightStatus.READY and summary.requested_by == therapist
     first, second, invented = summary.content["claims"]
-    assert [s["id"] for s in first["sessions"]] == [sessions[0].pk, sessions[2].pk]
-    assert invented["sessions"] == [] and invented["rejected"] == [9]
+    # Each claim cites the sessions whose notes say it (the model cites nothing).
+    assert [s["id"] for s in first["sessions"]] == [sessions[2].pk] and first["supported"]
+    assert sessions[1].pk in [s["id"] for s in second["sessions"]] and second["supported"]
+    assert invented["sessions"] == [] and not invented["supported"]
     # The prompt: the patient's sessions oldest first, numbered; nobody else's notes.
     prompt = endpoint.requests[0]["messages"][-1]["content"]
-    assert prompt.index("\n[S1]") < prompt.index(NOTES[0]) < prompt.index("\n[S3]")
+    assert prompt.index("[S1]") < prompt.index(NOTES[0]) < prompt.index("\n[S3]")
     assert CANARY_OTHER not in prompt
     page = client.get(reverse("patients:insights", args=[clara.pk])).content.decode()
-    assert "Sleep got better after the breathing exercises." in page
+    assert "Sleep got better after the breathing exercises" in page
     assert reverse("sessions:detail", args=[sessions[2].pk]) in page
-    assert "no session cited" in page
+    assert "no session says this" in page
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"tera.summary", "tera.insights"} <= actions
     assert "Sleep" not in json.dumps(list(AuditEvent.objects.values_list("data", flat=True)))
@@ -105,9 +108,10 @@ def test_a_failed_summary_says_why_and_keeps_the_last_one(
     with scripted_llm(["not json", "still not json"]):
         _request_summary(client, clara, django_capture_on_commit_callbacks)
     summary = Insight.objects.get(kind=InsightKind.SUMMARY, patient=clara)
-    assert summary.status == InsightStatus.FAILED and "no valid answer twice" in summary.failure
+    assert summary.status == InsightStatus.FAILED and summary.failure == "invalid"
     html = client.get(reverse("tera:summary", args=[clara.pk])).content.decode()
-    assert "could not be written" in html and "Sleep got better" in html
+    assert "could not be written: The language model gave no usable answer." in html
+    assert "Try again" in html and "Sleep got better" in html
 
 
 def test_a_patient_without_notes_gets_no_model_call(
@@ -127,7 +131,7 @@ def test_the_owner_summary_reads_the_whole_practice_but_only_this_patient(
     clara, _sessions = treated
     membership = Membership.objects.get(user=owner, practice=clara.practice)
     with scripted_llm([SUMMARY]) as endpoint, django_capture_on_commit_callbacks(execute=True):
-        insights.summary_request(membership, clara, language="en")
+        services.summary_request(membership, clara, language="en")
     prompt = endpoint.requests[0]["messages"][-1]["content"]
     assert all(note in prompt for note in NOTES) and CANARY_OTHER not in prompt
 
@@ -219,21 +223,23 @@ def test_the_beat_job_prepares_the_briefing_once_while_the_notes_stay_the_same(
 ):
     _clara, sessions = treated
     with scripted_llm([BRIEFING, BRIEFING]) as endpoint:
-        assert tomorrow.pk in insights.upcoming_briefings()
-        insights.upcoming_briefings()  # nothing changed: no second model call
+        assert tomorrow.pk in briefings_upcoming()
+        briefings_upcoming()  # nothing changed: no second model call
         assert len(endpoint.requests) == 1
         prompt = endpoint.requests[0]["messages"][-1]["content"]
         assert NOTES[2] in prompt and NOTES[0] not in prompt  # the last session only
         assert CANARY_OTHER not in prompt
         briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=tomorrow)
-        assert briefing.content["key_points"] == ["Slept six hours most nights."]
+        assert briefing.content["key_points"] == [
+            {"text": "Slept six hours most nights.", "supported": True}
+        ]
         assert briefing.content["last_session"] == sessions[2].pk
         # The last session's note changes: the next round asks again.
         note = sessions[2].note
         note.text += " Started journaling."
         note.save()
         index_source(SourceKind.SESSION_NOTE, sessions[2].pk)
-        insights.upcoming_briefings()
+        briefings_upcoming()
         assert len(endpoint.requests) == 2
     html = _dialog(client_for(therapist), tomorrow)
     assert "Slept six hours most nights." in html and "Review the sleep diary." in html
@@ -300,12 +306,12 @@ def test_no_briefing_for_a_free_practice_or_a_past_or_cancelled_appointment(
         status=AppointmentStatus.CANCELLED,
     )
     with scripted_llm([BRIEFING]):
-        assert insights.upcoming_briefings() == [tomorrow.pk]
-        assert past.pk not in insights.upcoming_briefings() and cancelled.pk
+        assert insights.briefings_due() == [tomorrow.pk]
+        assert past.pk not in insights.briefings_due() and cancelled.pk
     clinic.plan = Plan.FREE
     clinic.save(update_fields=["plan"])
     with scripted_llm([]) as endpoint:
-        assert insights.upcoming_briefings() == []
+        assert insights.briefings_due() == []
         assert insights.prepare_briefing(tomorrow.pk) is False
     assert endpoint.requests == []
 
@@ -370,7 +376,7 @@ def test_the_real_model_writes_a_summary_and_a_briefing(
     clara, _sessions = treated
     membership = Membership.objects.get(user=therapist, practice=clara.practice)
     with django_capture_on_commit_callbacks(execute=True):
-        insights.summary_request(membership, clara, language="en")
+        services.summary_request(membership, clara, language="en")
     summary = Insight.objects.get(kind=InsightKind.SUMMARY, patient=clara)
     assert summary.status == InsightStatus.READY, summary.failure
     assert summary.content["claims"] and summary.content["sessions"] == 3
@@ -400,6 +406,51 @@ def test_a_duplicate_delivery_does_not_ask_twice_but_a_stalled_one_is_taken_over
         assert len(endpoint.requests) == 2
     briefing.refresh_from_db()
     assert briefing.status == InsightStatus.READY
+
+
+def test_a_failing_briefing_backs_off_instead_of_being_asked_every_round(
+    client_for, therapist, tomorrow, treated, scripted_llm
+):
+    """The endpoint answers errors: the first round fails and the briefing waits 15
+    minutes, then 30, 60… (at most 6 hours) instead of every quarter of an hour; the
+    appointment dialog says so in one small line at its end, in the reader's language.
+    Preparing it by hand tries at once; a success forgets the failures."""
+    with scripted_llm([("status", 500)] * 3) as endpoint:
+        assert briefings_upcoming() == [tomorrow.pk]
+        briefing = Insight.objects.get(kind=InsightKind.BRIEFING, appointment=tomorrow)
+        assert briefing.status == InsightStatus.FAILED and briefing.failure == "error"
+        assert briefing.attempts == 1
+        first_wait = briefing.retry_after - briefing.updated_at
+        assert timedelta(minutes=14) < first_wait <= timedelta(minutes=15)
+        assert briefings_upcoming() == [] and len(endpoint.requests) == 1  # it waits
+        later = briefing.retry_after + timedelta(seconds=1)
+        assert insights.briefings_due(now=later) == [tomorrow.pk]
+        insights.prepare_briefing(tomorrow.pk)
+        briefing.refresh_from_db()
+        assert briefing.attempts == 2
+        assert briefing.retry_after - briefing.updated_at > timedelta(minutes=29)
+    assert [insights.retry_delay(n) for n in (1, 2, 3, 6, 10)] == [
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(hours=1),
+        timedelta(hours=6),
+        timedelta(hours=6),
+    ]
+    therapist.language = "pt-br"
+    therapist.save()
+    dialog = _dialog(client_for(therapist), tomorrow)
+    notice = dialog.index("O briefing não pôde ser preparado")
+    assert "O modelo de linguagem respondeu com um erro." in dialog
+    assert notice > dialog.index("</form>")  # after the appointment's form, not on top
+    assert 'role="alert"' not in dialog[notice - 200 : notice]
+    with scripted_llm([BRIEFING]):
+        services.briefing_request(
+            Membership.objects.get(user=therapist, practice=tomorrow.practice), tomorrow
+        )
+        insights.prepare_briefing(tomorrow.pk)
+    briefing.refresh_from_db()
+    assert briefing.status == InsightStatus.READY
+    assert (briefing.attempts, briefing.retry_after) == (0, None)
 
 
 def test_the_insights_tab_takes_a_fixed_number_of_queries(
