@@ -261,8 +261,8 @@ LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=1200)
 LLM_PROMPT_CHARS = env.int("LLM_PROMPT_CHARS", default=4500 if LLM_EMBEDDED else 200_000)
 LLM_MAX_PARTS = env.int("LLM_MAX_PARTS", default=6)
 # Statements of a note whose support the word match cannot settle are read by the model, at
-# most this many a note (the least covered first; ~2 s each on 2 cores); 0: never.
-LLM_JUDGE_MAX = env.int("LLM_JUDGE_MAX", default=12)
+# most this many a note (the least covered first; ~1.5 s each on 2 cores); 0: never.
+LLM_JUDGE_MAX = env.int("LLM_JUDGE_MAX", default=8)
 LLM_PROGRESS_EVERY = 0.5  # seconds between progress updates while the model writes
 # The embedded server reads a long prompt in steps of this many characters (~12 s each on
 # 2 cores), so the page shows progress before the first word (tera.llm.prefill); 0: off.

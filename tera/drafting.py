@@ -49,22 +49,35 @@ from therapies.schema import Kind
 log = logging.getLogger(__name__)
 
 QUICK_NOTES = 0  # the source number that stands for the therapist's quick notes
-MAX_SENTENCES = 14  # per section
+MAX_SENTENCES = 10  # per section
 MAX_STATEMENT = 400  # characters
 MAX_ITEM = 800  # characters of one item of an answer (a small model writes paragraphs)
 MAX_PART_SENTENCES = 5  # per section, from one part of a transcript
-STRATEGIES = ("sections", "parts")
+# A section's answer may run to this many tokens a sentence asked for (a sentence of a
+# note is ~25-40 tokens; an answer cut short keeps the sentences it wrote whole).
+TOKENS_PER_SENTENCE = 60
 # Qwen slips Chinese (and the odd Japanese or Korean) word into Portuguese: the grammar
 # refuses those scripts, and the fullwidth punctuation that comes with them.
 NO_CJK = "[^\u2e80-\u9fff\uac00-\ud7af\u3040-\u30ff\uff00-\uffef]"
 # How a note reads when the model copied the talk instead of writing a note: the share of
 # its words that are spoken forms ("you know", "I think", "né", "você").
 SPOKEN_WORDS = {
-    "en": "you your you're you've i i'm i've i'd i'll we we're let's okay ok um uh gonna "
-    "wanna na yeah alright hey dragon",
-    "pt": "você vocês voce tá ta né ne eu tô to pra tipo aí ai gente hein",
+    "en": "you your yours yourself you're you've you'll you'd i i'm i've i'd i'll we we're "
+    "we've we'll we'd let's okay ok um uh gonna wanna na yeah alright hey dragon",
+    "pt": "você vocês voce voces te contigo tá ta né ne eu tô to pra tipo aí ai gente hein",
 }
 SPOKEN = {lang: frozenset(words.split()) for lang, words in SPOKEN_WORDS.items()}
+# Words a note never addresses to its reader: one of them marks a sentence as copied talk.
+ADDRESSED = {
+    "en": frozenset(
+        ["you", "your", "yours", "yourself", "you're", "you've", "you'll", "you'd", "let's"]
+    ),
+    "pt": frozenset(["você", "vocês", "voce", "voces", "te", "contigo"]),
+}
+# "Homework: None.", "Encaminhamentos: nenhum." — a template's heading filled with nothing.
+NOTHING = re.compile(
+    r"^[^:]{1,40}:\s*(none|nothing|n/?a|not discussed|nenhum|nenhuma|nada|não)\W*$", re.I
+)
 MAX_SPOKEN = 0.04
 LANGUAGE_NAMES = {"en": "English", "pt-br": "Brazilian Portuguese", "pt": "Portuguese"}
 
@@ -136,6 +149,7 @@ class Wording:
     whole: str
     which: str  # {part} {parts}
     judge_system: str
+    judge_question: str
     judge: str  # {lines} {statement}
 
 
@@ -175,13 +189,14 @@ WORDING = {
             "You check clinical notes against the transcript they were written from. "
             "Answer only with JSON."
         ),
-        judge=(
-            "Lines of a therapy session transcript:\n{lines}\n\nA statement written in the "
-            'clinical note of the session:\n"{statement}"\n\nIs everything the statement '
-            "says stated by these lines: the same facts, the same people and who did what, "
-            "the same numbers, and no where the lines say no? Answer "
-            '{{"supported": true}} or {{"supported": false}}.'
+        judge_question=(
+            "You are shown lines of a therapy session transcript and a statement written in "
+            "the clinical note of the session. Is everything the statement says stated by "
+            "these lines: the same facts, the same people and who did what, the same "
+            'numbers, and no where the lines say no? Answer {"supported": true} or '
+            '{"supported": false}.'
         ),
+        judge='Lines:\n{lines}\n\nStatement: "{statement}"',
     ),
     "pt": Wording(
         system=(
@@ -218,13 +233,13 @@ WORDING = {
             "Você confere notas clínicas com a transcrição de que foram escritas. Responda "
             "apenas com JSON."
         ),
-        judge=(
-            "Falas da transcrição de uma sessão de terapia:\n{lines}\n\nUma afirmação "
-            'escrita na nota clínica da sessão:\n"{statement}"\n\nTudo o que a afirmação '
-            "diz é dito por estas falas: os mesmos fatos, as mesmas pessoas e quem fez o quê, "
-            "os mesmos números, e não onde as falas dizem não? Responda "
-            '{{"supported": true}} ou {{"supported": false}}.'
+        judge_question=(
+            "Você vê falas da transcrição de uma sessão de terapia e uma afirmação escrita "
+            "na nota clínica da sessão. Tudo o que a afirmação diz é dito por estas falas: os "
+            "mesmos fatos, as mesmas pessoas e quem fez o quê, os mesmos números, e não onde "
+            'as falas dizem não? Responda {"supported": true} ou {"supported": false}.'
         ),
+        judge='Falas:\n{lines}\n\nAfirmação: "{statement}"',
     ),
 }
 
@@ -427,14 +442,16 @@ def spoken_share(texts: Iterable[str], language: str) -> float:
 
 
 def is_talk(sentence: str, language: str) -> bool:
-    """A sentence copied from the talk rather than written for the note: a question, or
-    one with two or more spoken forms ("What time do you need to be up?", "We fix a time,
-    okay")."""
+    """A sentence copied from the talk rather than written for the note: a question, one
+    that addresses someone ("Write down what is on your mind"), or one with two or more
+    spoken forms ("I think we fix a time, okay")."""
     if sentence.rstrip().endswith("?"):
         return True
     words = [w.replace("’", "'") for w in grounding.WORD.findall(sentence.lower())]
-    marks = SPOKEN[grounding.base_language(language)]
-    return sum(w in marks for w in words) >= 2
+    lang = grounding.base_language(language)
+    if any(w in ADDRESSED[lang] for w in words):
+        return True
+    return sum(w in SPOKEN[lang] for w in words) >= 2
 
 
 def as_written(language: str, most: int = MAX_SENTENCES) -> Callable[[dict[str, Any]], list[str]]:
@@ -481,7 +498,12 @@ def clean_sentences(
         folded = grounding.fold(text)
         if folded.startswith(heading) and folded[len(heading) : len(heading) + 1] in (":", "-"):
             text = text[len(heading) + 1 :].strip(" :-")
-        if not text or grounding.fold(text).strip(" .:") == heading or is_talk(text, language):
+        if (
+            not text
+            or grounding.fold(text).strip(" .:") == heading
+            or NOTHING.match(text)
+            or is_talk(text, language)
+        ):
             continue
         said = grounding.terms(text, language)
         if not (said.stems or said.numbers):  # "The patient reports." says nothing
@@ -501,11 +523,15 @@ JUDGE_SCHEMA = {
 
 
 def judge_messages(statement: str, lines: Sequence[str], language: str) -> llm.Messages:
+    """The question first, the same for every statement (the server evaluates it once for
+    all of a note's), then the lines and the statement."""
     words = wording(language)
-    ask = words.judge.format(lines="\n".join(lines), statement=statement)
     return [
-        {"role": "system", "content": words.judge_system},
-        {"role": "user", "content": ask},
+        {"role": "system", "content": f"{words.judge_system}\n\n{words.judge_question}"},
+        {
+            "role": "user",
+            "content": words.judge.format(lines="\n".join(lines), statement=statement),
+        },
     ]
 
 
@@ -607,8 +633,13 @@ def _value_support(
     label = grounding.terms(field["label"], language).stems
     kind = field["kind"]
 
-    def about(stems: frozenset[str]) -> bool:  # "anxious" speaks of "anxiety"
-        return not label or bool(grounding.prefixes(label) & grounding.prefixes(stems))
+    def about(stems: frozenset[str]) -> bool:  # "anxious" speaks of "anxiety"; "horas" of
+        # "horas" (a stem too short for prefixes)
+        return (
+            not label
+            or bool(label & stems)
+            or bool(grounding.prefixes(label) & grounding.prefixes(stems))
+        )
 
     if kind in (Kind.NUMBER, Kind.SCALE):
         for i, said in enumerate(line_terms):
@@ -784,6 +815,7 @@ def draft(
                     messages,
                     sentences_schema(),
                     as_written(language, most),
+                    max_tokens=TOKENS_PER_SENTENCE * most,
                     stop=repeating("sentences"),
                     repair=salvage("sentences"),
                 )

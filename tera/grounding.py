@@ -73,8 +73,9 @@ _STOP_WORDS = """
     would you your yours yourself yourselves ll re ve s t d m don doesn didn isn wasn
     weren won wouldn couldn shouldn pm ok okay yeah yes uh um hmm mm like really well oh
     right just kind sort thing things something anything lot bit little maybe also still
-    even much many patient patients client clients therapist therapists practitioner
-    clinician doctor session sessions report reports reported reporting state states
+    even much many get gets got gotten getting patient patients client clients therapist
+    therapists practitioner clinician doctor session sessions report reports reported
+    reporting state states
     stated say says said describe describes described mention mentions mentioned note
     notes noted express expresses expressed share shares shared discuss discusses
     discussed indicate indicates indicated explain explains explained talk talks talked
@@ -112,7 +113,7 @@ _IRREGULAR_WORDS = """
 _IRREGULAR = dict(pair.split(":") for pair in _IRREGULAR_WORDS.split())
 # A statement that denies something: it must rest on lines that deny it too.
 _NEGATIONS_WORDS = """
-    no not never nothing none nobody neither nor without deny denies denied denying nao
+    no not never nothing none nobody neither nor without cannot deny denies denied denying nao
     nunca nada nenhum nenhuma ninguem nem sem nega negou negam negando
 """
 _NEGATIONS = frozenset(_NEGATIONS_WORDS.split())
@@ -147,6 +148,7 @@ class Terms:
     numbers: frozenset[float]
     claimed: frozenset[float] = frozenset()  # numbers stated unambiguously (digits)
     negated: bool = False
+    denied: frozenset[str] = frozenset()  # stems said after a denial, in its clause
 
 
 def _as_number(token: str) -> float | None:
@@ -156,52 +158,65 @@ def _as_number(token: str) -> float | None:
         return None
 
 
+# Where a denial ends: the end of its clause ("Not hopeless, but tired": tired is said).
+CLAUSE = re.compile(r"[.,;:!?…]+|\b(?:but|though|mas|porém|porem)\b", re.IGNORECASE)
+
+
 def terms(text: str, language: str) -> Terms:
     """The terms of `text` (English or Portuguese; number words of both are read, since
-    a session may mix them)."""
+    a session may mix them). Stems said after a denial in the same clause ("no thoughts
+    of hurting", "não tomei o remédio") are `denied` as well."""
     lang = base_language(language)
     stemmer = _stemmer(lang)
     stems: set[str] = set()
+    denied: set[str] = set()
     numbers: set[float] = set()
     claimed: set[float] = set()
     negated = False
-    previous: float | None = None
-    for raw in WORD.findall(text.lower()):
-        word = fold(raw)
-        value = _as_number(word)
-        if value is None:
-            value = _PT_NUMBERS.get(word) if lang == "pt" else _EN_NUMBERS.get(word)
+    for clause in CLAUSE.split(text.lower()):
+        previous: float | None = None
+        denying = False
+        for raw in WORD.findall(clause):
+            word = fold(raw)
+            value = _as_number(word)
             if value is None:
-                value = _EN_NUMBERS.get(word) or _PT_NUMBERS.get(word)
-            if value is not None and word not in _AMBIGUOUS:
+                value = _PT_NUMBERS.get(word) if lang == "pt" else _EN_NUMBERS.get(word)
+                if value is None:
+                    value = _EN_NUMBERS.get(word) or _PT_NUMBERS.get(word)
+                if value is not None and word not in _AMBIGUOUS:
+                    claimed.add(value)
+            else:
                 claimed.add(value)
-        else:
-            claimed.add(value)
-        if value == 0.5 and previous is not None and previous >= 1 and previous % 1 == 0:
-            # "five and a half", "cinco e meia": the number said is 5.5.
-            numbers.add(previous + 0.5)
-            claimed.add(previous + 0.5)
-        if value is not None:
-            numbers.add(value)
-            # "twenty five", "vinte e cinco": the compound is the number said.
-            if previous is not None and previous >= 20 and previous % 10 == 0 and value < 10:
-                numbers.add(previous + value)
-                if claimed & {previous, value}:
-                    claimed -= {previous, value}
-                    claimed.add(previous + value)
-            previous = value
-            continue
-        if word not in ("e", "and", "a"):
-            previous = None
-        if word in _NEGATIONS or word.endswith("n't"):
-            negated = True
-            continue
-        word = word.replace("’", "'").split("'")[0]
-        if word in _STOP or len(word) < 2:
-            continue
-        word = _IRREGULAR.get(word, word) if lang == "en" else word
-        stems.add(fold(stemmer.stemWord(word)))
-    return Terms(frozenset(stems), frozenset(numbers), frozenset(claimed), negated)
+            if value == 0.5 and previous is not None and previous >= 1 and previous % 1 == 0:
+                # "five and a half", "cinco e meia": the number said is 5.5.
+                numbers.add(previous + 0.5)
+                claimed.add(previous + 0.5)
+            if value is not None:
+                numbers.add(value)
+                # "twenty five", "vinte e cinco": the compound is the number said.
+                if previous is not None and previous >= 20 and previous % 10 == 0 and value < 10:
+                    numbers.add(previous + value)
+                    if claimed & {previous, value}:
+                        claimed -= {previous, value}
+                        claimed.add(previous + value)
+                previous = value
+                continue
+            if word not in ("e", "and", "a"):
+                previous = None
+            if word in _NEGATIONS or word.endswith("n't"):
+                negated = denying = True
+                continue
+            word = word.replace("’", "'").split("'")[0]
+            if word in _STOP or len(word) < 2:
+                continue
+            word = _IRREGULAR.get(word, word) if lang == "en" else word
+            stem = fold(stemmer.stemWord(word))
+            stems.add(stem)
+            if denying:
+                denied.add(stem)
+    return Terms(
+        frozenset(stems), frozenset(numbers), frozenset(claimed), negated, frozenset(denied)
+    )
 
 
 PREFIX = 4
@@ -222,6 +237,7 @@ class Support:
     coverage: float
     supported: bool
     missing_numbers: list[float] = field(default_factory=list)
+    contradicted: bool = False  # it affirms what a line it rests on (or beside) denies
 
 
 def _window_numbers(indexes: Iterable[int], lines: Sequence[Terms]) -> set[float]:
@@ -257,64 +273,42 @@ def support(statement: Terms, lines: Sequence[Terms]) -> Support:
     coverage = len(covered) / len(wanted) if wanted else 1.0
     said = _window_numbers(chosen, lines)
     missing = sorted(n for n in statement.claimed if n not in said)
-    denies = not statement.negated or any(
-        lines[j].negated for i in chosen for j in (i - 1, i, i + 1) if 0 <= j < len(lines)
-    )
+    near = [lines[j] for i in chosen for j in (i - 1, i, i + 1) if 0 <= j < len(lines)]
+    denies = not statement.negated or any(line.negated for line in near)
+    # A statement that affirms what a line it rests on (or the next) denies ("reports
+    # feeling hopeless" from "No, not hopeless") may say the opposite: only reading
+    # tells ("kept her from switching off" is what "cannot switch off" says).
+    affirmed = statement.stems - statement.denied
+    contradicted = bool(affirmed & frozenset().union(*(line.denied for line in near)))
     supported = bool(chosen) and coverage >= MIN_COVERAGE and not missing and denies
-    return Support(chosen, coverage, supported, missing)
+    return Support(chosen, coverage, supported, missing, contradicted)
 
 
 def settled(found: Support) -> bool | None:
     """The word match's verdict where it is sure of it: False for a statement that rests on
-    no line or states a number nobody said, True for one its lines cover well; None where
-    only reading can tell (a paraphrase, or words borrowed for another claim)."""
+    no line or states a number nobody said; True for one its lines cover well and do not
+    deny; None where only reading can tell (a paraphrase, words borrowed for another claim,
+    or words its lines say after a "no")."""
     if not found.sources or found.missing_numbers:
         return False
-    if found.supported and found.coverage >= SURE:
+    if found.supported and found.coverage >= SURE and not found.contradicted:
         return True
     return None
 
 
 # --- Language ------------------------------------------------------------------------------
-_PT_MARKERS = frozenset(
-    {
-        "nao",
-        "que",
-        "de",
-        "uma",
-        "com",
-        "para",
-        "voce",
-        "eu",
-        "ele",
-        "ela",
-        "isso",
-        "muito",
-        "tambem",
-        "mas",
-        "esta",
-        "sao",
-    }
-)
-_EN_MARKERS = frozenset(
-    {
-        "the",
-        "and",
-        "you",
-        "that",
-        "with",
-        "for",
-        "have",
-        "this",
-        "not",
-        "was",
-        "what",
-        "but",
-        "are",
-        "it's",
-        "i'm",
-    }
-)
+# Common words of one language and not the other (accents stripped; "a", "no", "as", "do"
+# are both), enough to tell even a terse note's language.
+_PT_MARKER_WORDS = """
+    nao que de uma com para voce eu ele ela isso muito tambem mas esta sao o os da dos das
+    na em por ao sobre apos antes dele dela eles elas foi tem seu sua pela pelo ou
+"""
+_EN_MARKER_WORDS = """
+    the and you that with for have this not was what but are it's i'm is of to in on about
+    after before she he her his they it at be has had were from by an or
+"""
+_PT_MARKERS = frozenset(_PT_MARKER_WORDS.split())
+_EN_MARKERS = frozenset(_EN_MARKER_WORDS.split())
 
 
 def detect_language(text: str) -> str | None:

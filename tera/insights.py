@@ -167,6 +167,18 @@ def briefing_messages(session: str, language: str) -> llm.Messages:
     return _messages("briefing", words["last"].format(sessions=session), language)
 
 
+def _notes_language(sessions: Sequence[SessionText], language: str) -> str:
+    """The language the notes are written in (not always the reader's), `language` when
+    that cannot be told."""
+    return grounding.detect_language(" ".join(s.text for s in sessions)) or language
+
+
+def _read_in(text: str, language: str) -> grounding.Terms:
+    """A claim's terms in the language it is written in, `language` when a short claim
+    cannot tell."""
+    return grounding.terms(text, grounding.detect_language(text) or language)
+
+
 def _session_lines(sessions: Sequence[SessionText], language: str) -> list[tuple[int, Any]]:
     """Each session's notes cut into sentences, as (session number, terms)."""
     return [
@@ -183,6 +195,7 @@ def cite(
     first) and whether any does (`supported`). Empty claims are dropped; InvalidAnswer
     when none is left."""
     by_number = {s.number: {"id": s.session_id, "day": s.day.isoformat()} for s in sessions}
+    language = _notes_language(sessions, language)
     lines = _session_lines(sessions, language)
     claims = []
     written: list[grounding.Terms] = []
@@ -190,7 +203,7 @@ def cite(
         text = " ".join(str(item).split())
         if not text:
             continue
-        said = grounding.terms(text, language)
+        said = _read_in(text, language)
         if any(drafting.same(said, before) for before in written):
             continue
         written.append(said)
@@ -212,12 +225,13 @@ def clean_items(
     raw: Sequence[Any], sessions: Sequence[SessionText], language: str
 ) -> list[dict[str, Any]]:
     """A briefing's items, each once, with whether the last session's notes say it."""
+    language = _notes_language(sessions, language)
     lines = [terms for _number, terms in _session_lines(sessions, language)]
     items: list[dict[str, Any]] = []
     written: list[grounding.Terms] = []
     for item in raw:
         text = " ".join(str(item).split())
-        said = grounding.terms(text, language)
+        said = _read_in(text, language)
         if not text or any(drafting.same(said, before) for before in written):
             continue
         written.append(said)

@@ -250,6 +250,23 @@ class TranscriptSegmentFactory(factory.django.DjangoModelFactory):
     )
 
 
+def finished_transcript(
+    appointment: Appointment, dialogue: list[tuple[str, str]], **recording: object
+) -> Recording:
+    """A finished transcript of `appointment`: one segment per (role, text) of `dialogue`,
+    said by the therapist's or the patient's named voice."""
+    done = RecordingFactory(
+        appointment=appointment, status=RecordingStatus.DONE, audio_key=b"", **recording
+    )
+    voices = {
+        "therapist": SpeakerFactory(recording=done, number=0, role="therapist"),
+        "patient": SpeakerFactory(recording=done, number=1, role="patient"),
+    }
+    for position, (who, text) in enumerate(dialogue):
+        TranscriptSegmentFactory(recording=done, position=position, text=text, speaker=voices[who])
+    return done
+
+
 def statement(text: str, sources: list[int] | None = None, **extra: object) -> dict:
     """A statement of a clinical note version, as tera.drafting.ground_sentences writes
     it: supported when it has sources, unless `supported` says otherwise."""

@@ -32,18 +32,15 @@ from sessions.models import (
     ClinicalNoteStatus,
     NoteVersionKind,
     Recording,
-    RecordingStatus,
 )
 from tests.audio import DIALOGUE
 from tests.e2e.conftest import SCREENSHOTS, shot, sign_in
 from tests.factories import (
     ClinicalNoteVersionFactory,
     PatientFactory,
-    RecordingFactory,
     SessionFactory,
-    SpeakerFactory,
     TherapyTypeFactory,
-    TranscriptSegmentFactory,
+    finished_transcript,
     statement,
 )
 
@@ -69,18 +66,7 @@ def transcript(transactional_db, clinic: Practice, therapist: User) -> Recording
         therapist=therapist,
         therapy_type=TherapyTypeFactory(practice=clinic, name="Reiki"),
     )
-    recording = RecordingFactory(
-        appointment=session.appointment, status=RecordingStatus.DONE, audio_key=b""
-    )
-    voices = {
-        "therapist": SpeakerFactory(recording=recording, number=0, role="therapist"),
-        "patient": SpeakerFactory(recording=recording, number=1, role="patient"),
-    }
-    for position, (who, text) in enumerate(DIALOGUE):
-        TranscriptSegmentFactory(
-            recording=recording, position=position, text=text, speaker=voices[who]
-        )
-    return recording
+    return finished_transcript(session.appointment, DIALOGUE)
 
 
 @pytest.fixture

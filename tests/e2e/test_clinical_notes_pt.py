@@ -23,15 +23,13 @@ from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
 from practice.models import Practice, User
-from sessions.models import ClinicalNote, Recording, RecordingStatus, Session
+from sessions.models import ClinicalNote, Recording, Session
 from tests.e2e.conftest import SCREENSHOTS, shot, sign_in
 from tests.factories import (
     PatientFactory,
-    RecordingFactory,
     SessionFactory,
-    SpeakerFactory,
     TherapyTypeFactory,
-    TranscriptSegmentFactory,
+    finished_transcript,
 )
 
 DIALOGO = [
@@ -91,20 +89,7 @@ def session(transactional_db, clinic: Practice, therapist: User) -> Session:
         therapy_type=therapy,
         note__custom_values={"ansiedade": 5},
     )
-    recording = RecordingFactory(
-        appointment=session.appointment,
-        status=RecordingStatus.DONE,
-        audio_key=b"",
-        detected_language="pt",
-    )
-    voices = {
-        "therapist": SpeakerFactory(recording=recording, number=0, role="therapist"),
-        "patient": SpeakerFactory(recording=recording, number=1, role="patient"),
-    }
-    for position, (who, text) in enumerate(DIALOGO):
-        TranscriptSegmentFactory(
-            recording=recording, position=position, text=text, speaker=voices[who]
-        )
+    finished_transcript(session.appointment, DIALOGO, detected_language="pt")
     return session
 
 

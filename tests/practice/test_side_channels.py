@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.log import AdminEmailHandler
 
 from practice.models import Membership
-from tera import insights
+from tera import services as tera_services
 from tera.indexing import index_source
 from tera.models import SourceKind
 from tests.factories import PatientFactory, SessionFactory
@@ -101,7 +101,7 @@ def test_logs_and_celery_messages_carry_ids_only(
         summary = json.dumps({"claims": [{"text": f"About {CANARY}.", "sessions": [1]}]})
         membership = Membership.objects.get(user=therapist, practice=pro)
         with scripted_llm([summary]), django_capture_on_commit_callbacks(execute=True):
-            insights.summary_request(membership, patient, language="en")
+            tera_services.summary_request(membership, patient, language="en")
         assert (
             CANARY in client.get(reverse("patients:insights", args=[patient.pk])).content.decode()
         )

@@ -40,9 +40,9 @@ from tests.factories import (
     PatientFactory,
     RecordingFactory,
     SessionFactory,
-    SpeakerFactory,
     TherapyTypeFactory,
     TranscriptSegmentFactory,
+    finished_transcript,
     statement,
 )
 from tests.llm import ScriptedEndpoint, free_port
@@ -66,18 +66,7 @@ def appointment(clinic, patient, therapist):
 @pytest.fixture
 def transcript(appointment):
     """A finished transcript of the appointment: the scripted dialogue, twice."""
-    recording = RecordingFactory(
-        appointment=appointment, status=RecordingStatus.DONE, audio_key=b""
-    )
-    voices = {
-        "therapist": SpeakerFactory(recording=recording, number=0, role="therapist"),
-        "patient": SpeakerFactory(recording=recording, number=1, role="patient"),
-    }
-    for position, (who, text) in enumerate(DIALOGUE * 2):
-        TranscriptSegmentFactory(
-            recording=recording, position=position, text=text, speaker=voices[who]
-        )
-    return recording
+    return finished_transcript(appointment, DIALOGUE * 2)
 
 
 @pytest.fixture

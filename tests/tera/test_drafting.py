@@ -137,6 +137,8 @@ def test_clean_sentences_drop_headings_echoes_talk_and_repeats():
             "What the patient reports.",  # the instruction, echoed
             "What time do you need to be up?",  # a question from the talk
             "You know, I think we fix a time, okay.",
+            "Write down everything on your mind at half seven.",  # addressed to the patient
+            "Homework: None.",  # a heading of the instruction, filled with nothing
             "The patient sleeps about five hours.",  # said already
         ],
         SOAP[0],
@@ -234,6 +236,28 @@ def test_a_suggested_value_needs_a_line_that_says_it_and_the_forms_approval():
     over = [dict(SLEEP, max=4)]
     assert drafting.suggestions({"sleep": 5}, over, ["sleep"], LINES, "en") == []
     assert drafting.suggestions({"anxiety": 7}, fields, ["sleep"], LINES, "en") == []
+
+
+def test_a_suggested_value_is_found_in_portuguese_talk():
+    """ "Horas de sono" stems to words too short for prefixes: the label's own words count."""
+    fields = [dict(ANXIETY, label="Nível de ansiedade"), dict(SLEEP, label="Horas de sono")]
+    lines = [
+        Line(1, 201, "Terapeuta", "De zero a dez, quanto estava a sua ansiedade?"),
+        Line(2, 202, "Paciente", "Hmm... uns sete. É, eu diria sete."),
+        Line(3, 203, "Terapeuta", "E o sono, quantas horas por noite?"),
+        Line(4, 204, "Paciente", "Umas cinco horas. Cinco, se tanto."),
+    ]
+    proposed = drafting.suggestions(
+        {"anxiety": 7, "sleep": 5}, fields, ["anxiety", "sleep"], lines, "pt-br"
+    )
+    assert [(s["key"], s["value"], s["sources"]) for s in proposed] == [
+        ("anxiety", 7, [201, 202]),
+        ("sleep", 5, [204]),
+    ]
+    unsaid = drafting.suggestions(
+        {"anxiety": 1, "sleep": 20}, fields, ["anxiety", "sleep"], lines, "pt-br"
+    )
+    assert unsaid == []
 
 
 def test_a_repeating_answer_is_stopped_and_what_was_written_whole_is_kept():
@@ -352,7 +376,7 @@ def test_by_sections_each_part_is_asked_for_each_section_with_the_part_read_once
     assert first_part.startswith("Transcript of the session (part 1 of 2):\n")
     assert prompts[0].startswith(first_part) and prompts[1].startswith(first_part)
     assert prompts[2].startswith(drafting.context_message(parts[1], "", "en", 2, 2))
-    assert "in at most 7 sentences" in prompts[0]
+    assert "in at most 5 sentences" in prompts[0]
     assert [p for p in progress if p[0] == "writing"] == [("writing", n, 4) for n in range(4)]
 
 

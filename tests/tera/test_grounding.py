@@ -52,6 +52,27 @@ def test_support_needs_the_words_the_numbers_and_the_denial():
     assert not check("The patient reports.").supported  # says nothing
 
 
+def test_affirming_what_the_lines_deny_is_left_to_the_model():
+    """ "Reports feeling hopeless" shares every word with "No, I'm not hopeless": the word
+    match cannot tell, so the model is asked (tera.drafting.judge)."""
+    lines = [
+        grounding.terms("Do you ever feel hopeless, or think about hurting yourself?", "en"),
+        grounding.terms("No. Tired, yes, but not hopeless.", "en"),
+    ]
+    flipped = grounding.support(grounding.terms("The patient feels hopeless.", "en"), lines)
+    assert flipped.contradicted and grounding.settled(flipped) is None
+    denial = grounding.support(grounding.terms("The patient denies feeling hopeless.", "en"), lines)
+    assert not denial.contradicted and grounding.settled(denial) is True
+    tired = grounding.support(grounding.terms("The patient feels tired.", "en"), lines)
+    assert not tired.contradicted  # said outside the denial's clause
+    tomou = [grounding.terms("Não tomei o remédio. Guardei de volta na caixa.", "pt-br")]
+    took = grounding.support(grounding.terms("A paciente tomou o remédio.", "pt-br"), tomou)
+    assert took.contradicted and grounding.settled(took) is None
+    switched = [grounding.terms("Work stress: she cannot switch off at night.", "en")]
+    kept = grounding.terms("Work stress kept her from switching off at night.", "en")
+    assert grounding.support(kept, switched).supported  # the words agree; the model reads it
+
+
 def test_the_language_of_a_text_is_told_by_its_commonest_words():
     assert grounding.detect_language("Eu não consigo dormir, e isso é muito difícil.") == "pt-br"
     assert grounding.detect_language("I can't sleep and that is what worries me.") == "en"

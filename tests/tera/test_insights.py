@@ -439,7 +439,7 @@ def test_a_failing_briefing_backs_off_instead_of_being_asked_every_round(
     therapist.language = "pt-br"
     therapist.save()
     dialog = _dialog(client_for(therapist), tomorrow)
-    notice = dialog.index("O briefing não pôde ser preparado")
+    notice = dialog.index("Não foi possível preparar o briefing")
     assert "O modelo de linguagem respondeu com um erro." in dialog
     assert notice > dialog.index("</form>")  # after the appointment's form, not on top
     assert 'role="alert"' not in dialog[notice - 200 : notice]
