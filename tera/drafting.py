@@ -523,15 +523,14 @@ JUDGE_SCHEMA = {
 
 
 def judge_messages(statement: str, lines: Sequence[str], language: str) -> llm.Messages:
-    """The question first, the same for every statement (the server evaluates it once for
-    all of a note's), then the lines and the statement."""
+    """The lines and the statement, then the question. Asked first (a prefix the server
+    would evaluate once for a note's statements), the question lost the small model
+    precision in Portuguese (0.56 against 0.70 on the labelled set, recall 0.89/0.85)."""
     words = wording(language)
+    ask = words.judge.format(lines="\n".join(lines), statement=statement)
     return [
-        {"role": "system", "content": f"{words.judge_system}\n\n{words.judge_question}"},
-        {
-            "role": "user",
-            "content": words.judge.format(lines="\n".join(lines), statement=statement),
-        },
+        {"role": "system", "content": words.judge_system},
+        {"role": "user", "content": f"{ask}\n\n{words.judge_question}"},
     ]
 
 
@@ -539,7 +538,7 @@ def judge(statement: str, lines: Sequence[str], language: str) -> bool | None:
     """The model's reading of whether `lines` say `statement` (None: it could not answer,
     and the word match's verdict stands). Measured on the labelled set of
     tests/tera/data/, asking it where the word match is unsure (`grounding.settled`) lifts
-    the flag's precision from ~0.45 to ~0.68 at the same recall."""
+    the flag's precision from ~0.45 to ~0.64-0.70 and its recall from ~0.76 to 0.85."""
     try:
         verdict, _stats = llm.ask_json(
             judge_messages(statement, lines, language),
