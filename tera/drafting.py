@@ -78,6 +78,10 @@ ADDRESSED = {
 NOTHING = re.compile(
     r"^[^:]{1,40}:\s*(none|nothing|n/?a|not discussed|nenhum|nenhuma|nada|não)\W*$", re.I
 )
+# "Terapeuta: Tá tudo bem." — a line of the transcript copied with its speaker.
+SPEAKER_LINE = re.compile(
+    r"^(therapist|patient|client|doctor|terapeuta|paciente|cliente|m[ée]dic[oa])\s*:", re.I
+)
 MAX_SPOKEN = 0.04
 LANGUAGE_NAMES = {"en": "English", "pt-br": "Brazilian Portuguese", "pt": "Portuguese"}
 
@@ -502,6 +506,7 @@ def clean_sentences(
             not text
             or grounding.fold(text).strip(" .:") == heading
             or NOTHING.match(text)
+            or SPEAKER_LINE.match(text)
             or is_talk(text, language)
         ):
             continue

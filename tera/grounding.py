@@ -188,7 +188,9 @@ def terms(text: str, language: str) -> Terms:
             else:
                 claimed.add(value)
             if value == 0.5 and previous is not None and previous >= 1 and previous % 1 == 0:
-                # "five and a half", "cinco e meia": the number said is 5.5.
+                # "five and a half", "sete e meia": the number said is 5.5, not 5.
+                numbers.discard(previous)
+                claimed.discard(previous)
                 numbers.add(previous + 0.5)
                 claimed.add(previous + 0.5)
             if value is not None:

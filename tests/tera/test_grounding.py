@@ -20,6 +20,7 @@ def test_numbers_are_read_in_words_and_digits_in_both_languages():
     assert grounding.terms("vinte e cinco anos, três noites", "pt-br").numbers >= {25, 3}
     assert 5.5 in grounding.terms("about five and a half hours", "en").numbers
     assert 5.5 in grounding.terms("umas cinco e meia horas", "pt-br").numbers
+    assert 7 not in grounding.terms("saio sete e meia, oito horas", "pt-br").numbers
     # "uma semana" is an article, not a claim of the number one; "1 semana" is.
     assert 1 not in grounding.terms("Uma semana difícil.", "pt-br").claimed
     assert 1 in grounding.terms("Há 1 semana.", "pt-br").claimed
