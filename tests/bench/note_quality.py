@@ -44,6 +44,7 @@ import csv
 import json
 import os
 import re
+import signal
 import sys
 import time
 from contextlib import ExitStack
@@ -292,6 +293,8 @@ def fmt(value: float | None, unit: str = "s") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Stopped with SIGTERM (kill, a CI timeout), unwind so the server it started stops too.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=0)
