@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -188,6 +188,23 @@ def _session_lines(sessions: Sequence[SessionText], language: str) -> list[tuple
     ]
 
 
+def _grounded(
+    raw: Sequence[Any], lines: Sequence[grounding.Terms], language: str
+) -> Iterator[tuple[str, grounding.Support]]:
+    """Each item of an answer once (tidied; empty ones and repeats of an earlier one
+    dropped), with what the lines say of it."""
+    written: list[grounding.Terms] = []
+    for item in raw:
+        text = " ".join(str(item).split())
+        if not text:
+            continue
+        said = _read_in(text, language)
+        if any(drafting.same(said, before) for before in written):
+            continue
+        written.append(said)
+        yield text, grounding.support(said, lines)
+
+
 def cite(
     raw: Sequence[str], sessions: Sequence[SessionText], language: str
 ) -> list[dict[str, Any]]:
@@ -198,16 +215,7 @@ def cite(
     language = _notes_language(sessions, language)
     lines = _session_lines(sessions, language)
     claims = []
-    written: list[grounding.Terms] = []
-    for item in raw:
-        text = " ".join(str(item).split())
-        if not text:
-            continue
-        said = _read_in(text, language)
-        if any(drafting.same(said, before) for before in written):
-            continue
-        written.append(said)
-        found = grounding.support(said, [terms for _number, terms in lines])
+    for text, found in _grounded(raw, [terms for _number, terms in lines], language):
         numbers = sorted({lines[i][0] for i in found.sources}) if found.supported else []
         claims.append(
             {
@@ -227,16 +235,10 @@ def clean_items(
     """A briefing's items, each once, with whether the last session's notes say it."""
     language = _notes_language(sessions, language)
     lines = [terms for _number, terms in _session_lines(sessions, language)]
-    items: list[dict[str, Any]] = []
-    written: list[grounding.Terms] = []
-    for item in raw:
-        text = " ".join(str(item).split())
-        said = _read_in(text, language)
-        if not text or any(drafting.same(said, before) for before in written):
-            continue
-        written.append(said)
-        items.append({"text": text, "supported": grounding.support(said, lines).supported})
-    return items
+    return [
+        {"text": text, "supported": found.supported}
+        for text, found in _grounded(raw, lines, language)
+    ]
 
 
 def fingerprint(messages: llm.Messages) -> str:
