@@ -170,6 +170,7 @@ class Result:
     language_ok: bool | None = None
     fields: str = ""
     note: str = ""
+    stages: str = ""  # seconds spent in each stage of drafting
 
 
 def note_text(sections: list[dict[str, Any]], *, flags: bool = False) -> str:
@@ -225,10 +226,17 @@ def draft_case(case: Case, scorer: Any, with_fields: bool, strategy: str) -> Res
     fields = custom_fields(case) if with_fields else []
     began = time.monotonic()
     first_progress: list[float] = []
+    spent: dict[str, float] = {}
+    current = ["", began]
 
     def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
         if not first_progress:
-            first_progress.append(time.monotonic() - began)
+            first_progress.append(now - began)
+        if stage != current[0]:
+            if current[0]:
+                spent[current[0]] = spent.get(current[0], 0.0) + now - current[1]
+            current[:] = [stage, now]
 
     try:
         result = drafting.draft(
@@ -248,6 +256,7 @@ def draft_case(case: Case, scorer: Any, with_fields: bool, strategy: str) -> Res
                       first_progress[0] if first_progress else None, None, seconds,
                       failed=error.code)  # fmt: skip
     seconds = time.monotonic() - began
+    spent[current[0]] = spent.get(current[0], 0.0) + began + seconds - current[1]
     text = note_text(result.sections)
     scores = scorer.score(case.reference, text)
     statements = [s for section in result.sections for s in section["statements"]]
@@ -273,6 +282,7 @@ def draft_case(case: Case, scorer: Any, with_fields: bool, strategy: str) -> Res
         language_ok=None if said is None else said == case.language,
         fields=fields_line,
         note=note_text(result.sections, flags=True),
+        stages=" ".join(f"{stage} {secs:.0f}s" for stage, secs in spent.items()),
     )
 
 
@@ -367,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                     if r.language_ok is None
                     else f"language {'ok' if r.language_ok else 'WRONG'}",
                     f"fields {r.fields}" if r.fields else "",
+                    f"({r.stages})" if r.stages else "",
                 )
                 if part
             )
