@@ -2,10 +2,12 @@
 asks, checked that it did what was asked before the therapist reviews it.
 
 The quick actions are more than their wording: "Expand" must come back longer with the
-facts it had, "Shorten" shorter, "Translate" in the other language, and any answer that
-repeats the request instead of rewriting the section is refused (a small model asked to
-"Rewrite the plan" once answered exactly that). A refused answer is asked again once with
-the reason; a second one fails the request, and the note stays as it was.
+facts it had, "Shorten" shorter, "Translate" in the other language with one sentence for
+each of the section's (it is shown the section alone, not the transcript), and any answer
+that repeats the request instead of rewriting the section (a small model asked to "Rewrite
+the plan" once answered exactly that), or hands the section back as it was, is refused. A
+refused answer is asked again once with the reason; a second one fails the request, and
+the note stays as it was.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ def _words(texts: Sequence[str]) -> int:
     return sum(len(t.split()) for t in texts)
 
 
+def _said(texts: Sequence[str], language: str) -> tuple[frozenset[str], frozenset[float]]:
+    """What sentences say, as their stems and numbers (not their punctuation)."""
+    said = grounding.terms(" ".join(texts), language)
+    return said.stems, said.numbers
+
+
 def check(
     sentences: list[str], before: Sequence[str], request: Request, language: str
 ) -> list[str]:
@@ -119,6 +127,8 @@ def check(
             raise InvalidAnswer(
                 "it repeats the request instead of writing the section: write the section"
             )
+    if not request.action and before and _said(before, target) == _said(sentences, target):
+        raise InvalidAnswer("it is the section as it was: change it as the therapist asks")
     if request.action == EXPAND:
         if _words(sentences) < _words(before) * MIN_GROWTH:
             raise InvalidAnswer("it is not longer than the section: add the missing details")
@@ -133,6 +143,11 @@ def check(
         if said_in is not None and said_in != request.target_language:
             raise InvalidAnswer(
                 f"it is not in {TARGET_NAMES['en'][request.target_language]}: translate it"
+            )
+        if len(sentences) != len(before):
+            raise InvalidAnswer(
+                f"it has {len(sentences)} sentences and the section {len(before)}: "
+                "translate each sentence of the section, one for one, and add none"
             )
     return sentences
 
@@ -150,7 +165,11 @@ def rewrite(
     """The sections named by `keys`, rewritten and grounded, in the note's order."""
     report = on_progress or (lambda stage, done, total: None)
     target = request.target_language or language
-    context = drafting.context_message(lines, quick_notes, language)
+    # A translation reads the section alone: shown the transcript, the small model wrote
+    # what the session said instead of translating the section.
+    context = (
+        "" if request.target_language else drafting.context_message(lines, quick_notes, language)
+    )
     stats = llm.Stats()
     chosen = [s for s in sections if s["key"] in keys]
     written: list[grounding.Terms] = []

@@ -76,6 +76,24 @@ def test_a_rewrite_that_echoes_the_request_is_asked_again(settings):
     assert "- The patient will keep a sleep diary for two weeks." in asked
 
 
+def test_a_free_instruction_answered_with_the_section_unchanged_is_asked_again(settings):
+    unchanged = _answer(
+        "The patient will keep a sleep diary for two weeks.",
+        "The patient will stop coffee after lunch.",
+    )
+    edited = _answer(
+        "The patient will keep a paper sleep diary for two weeks.",
+        "The patient will stop coffee after lunch.",
+    )
+    (sections, _stats), endpoint = _rewrite(
+        settings, [unchanged, edited], assistant.Request("Mention that the diary is on paper")
+    )
+    assert "as it was" in endpoint.requests[1]["messages"][-1]["content"]
+    assert sections[0]["statements"][0]["text"] == (
+        "The patient will keep a paper sleep diary for two weeks."
+    )
+
+
 def test_an_echo_twice_fails_and_changes_nothing(settings):
     with pytest.raises(llm.LLMError) as failed:
         _rewrite(settings, [_answer("Rewrite the plan."), _answer("Rewrite the plan.")],
@@ -136,6 +154,34 @@ def test_translate_must_change_the_language_and_keeps_each_statements_support(se
     assert all(s["supported"] for s in statements)
     # Asked in the language it is to be written in.
     assert "português do Brasil" in endpoint.requests[0]["messages"][0]["content"]
+
+
+def test_a_translation_that_adds_or_drops_sentences_is_refused_and_changes_nothing(settings):
+    """Translating the Plan, a small model once wrote what the session said instead: one
+    sentence for each of the section's, or the request fails and the note stays."""
+    request = assistant.Request("Translate to Portuguese", "translate_pt")
+    invented = _answer(
+        "O paciente vai manter um diário do sono por duas semanas.",
+        "O paciente vai parar de tomar café depois do almoço.",
+        "O paciente relata que a fusão na empresa tem sido estressante.",
+    )
+    with ScriptedEndpoint([invented, invented]) as endpoint:
+        settings.LLM_BASE_URL = endpoint.url
+        settings.LLM_SCHEMA_STYLE = "openai"
+        settings.LLM_PREFILL_CHARS = 0
+        with pytest.raises(llm.LLMError):
+            assistant.rewrite(
+                sections=[PLAN], keys=["plan"], request=request, lines=LINES,
+                quick_notes="", language="en",
+            )  # fmt: skip
+    asked = [r["messages"][-1]["content"] for r in endpoint.requests]
+    assert "3 sentences and the section 2" in asked[1]
+    # Shown the section alone: no line of the transcript is in the request.
+    assert all(line.text not in message for message in asked for line in LINES)
+    assert [s["text"] for s in PLAN["statements"]] == [
+        "The patient will keep a sleep diary for two weeks.",
+        "The patient will stop coffee after lunch.",
+    ]
 
 
 def test_the_whole_note_is_rewritten_section_by_section(settings):
