@@ -295,6 +295,10 @@ def _ask(
         schema,
         check,
         on_text=_progress(pk),
+        # A summary's claims or a briefing's items, MAX_CLAIMS sentences' worth: an answer
+        # cut there keeps what it wrote whole (repair), and a slow machine is not kept
+        # writing to LLM_MAX_TOKENS.
+        max_tokens=drafting.TOKENS_PER_SENTENCE * MAX_CLAIMS,
         stop=drafting.repeating(*keys),
         repair=drafting.salvage(*keys),
     )
