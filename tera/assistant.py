@@ -189,7 +189,9 @@ def rewrite(
             repair=drafting.salvage("sentences"),
         )
         stats.add(used)
-        kept = drafting.clean_sentences(sentences, section, target, written)
+        kept = drafting.clean_sentences(
+            sentences, section, target, written, drafting.spoken_sentences(lines)
+        )
         if request.target_language and len(kept) == len(section["statements"]):
             # A translation keeps each statement's sources and verdict, in order.
             statements = [

@@ -34,7 +34,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -458,6 +458,25 @@ def is_talk(sentence: str, language: str) -> bool:
     return sum(w in SPOKEN[lang] for w in words) >= 2
 
 
+def _said_as(text: str) -> str:
+    return " ".join(grounding.WORD.findall(grounding.fold(text)))
+
+
+def spoken_sentences(lines: Sequence[Line]) -> frozenset[str]:
+    """Every sentence said in the transcript, as its folded words, for `is_copied`."""
+    return frozenset(
+        _said_as(sentence) for line in lines for sentence in grounding.sentences(line.text)
+    )
+
+
+def is_copied(sentence: str, spoken: Collection[str]) -> bool:
+    """A sentence said in the talk, word for word ("Respira.", "Ele bebia, mas..."): copied,
+    not written for the note, and the word match would call it supported. A note's phrase
+    that reuses part of a sentence ("A sleep diary for two weeks.") is not a copy."""
+    said = _said_as(sentence)
+    return bool(said) and said in spoken
+
+
 def as_written(language: str, most: int = MAX_SENTENCES) -> Callable[[dict[str, Any]], list[str]]:
     """A check for a section's answer: its sentences (at most `most`), asked again once if
     they copy the talk instead of writing a note (kept the second time: better than
@@ -489,11 +508,13 @@ def clean_sentences(
     section: Mapping[str, str],
     language: str,
     written: list[grounding.Terms],
+    spoken: Collection[str] = (),
 ) -> list[str]:
     """The answer's sentences worth keeping: whitespace tidied, a leading "Heading:"
     removed, and none that is only the heading, says nothing of its own, is talk copied
-    from the transcript (`is_talk`), echoes the section's instruction, or says again what
-    an earlier sentence of the note said (`written`, extended here)."""
+    from the transcript (`is_talk`, or a sentence of it word for word: `spoken`, from
+    `spoken_sentences`), echoes the section's instruction, or says again what an earlier
+    sentence of the note said (`written`, extended here)."""
     heading = grounding.fold(section["title"]).strip()
     instruction = grounding.terms(section.get("instruction", ""), language)
     kept = []
@@ -508,6 +529,7 @@ def clean_sentences(
             or NOTHING.match(text)
             or SPEAKER_LINE.match(text)
             or is_talk(text, language)
+            or is_copied(text, spoken)
         ):
             continue
         said = grounding.terms(text, language)
@@ -838,8 +860,9 @@ def draft(
         stats.add(used)
         proposed = suggestions(values, fields, field_keys, lines, language)
     report("checking", 0, 1)
+    spoken = spoken_sentences(lines)
     kept = {
-        section["key"]: clean_sentences(drafted[section["key"]], section, language, written)
+        section["key"]: clean_sentences(drafted[section["key"]], section, language, written, spoken)
         for section in sections
     }
     everything = [text for section in sections for text in kept[section["key"]]]

@@ -151,6 +151,30 @@ def test_clean_sentences_drop_headings_echoes_talk_and_repeats():
     assert drafting.clean_sentences(["She wakes at four."], SOAP[1], "en", written) == []
 
 
+def test_a_sentence_copied_word_for_word_from_a_line_is_dropped():
+    """The default model filled a Portuguese Plan with "Fica com isso." and "Respira.",
+    the therapist's own words: the word match calls a copy supported."""
+    lines = [
+        Line(1, 11, "Terapeuta", "Fica com isso. Respira."),
+        Line(2, 12, "Paciente", "Ele bebia, mas... ele me deu a vida, né."),
+    ]
+    kept = drafting.clean_sentences(
+        [
+            "Fica com isso.",
+            "Respira.",
+            "Ele bebia, mas...",
+            "O paciente relata que o pai bebia.",
+            "O paciente respira.",
+            "Me deu a vida.",  # a stretch of a sentence, not a sentence said
+        ],
+        SOAP[1],
+        "pt-br",
+        [],
+        drafting.spoken_sentences(lines),
+    )
+    assert kept == ["O paciente relata que o pai bebia.", "O paciente respira.", "Me deu a vida."]
+
+
 def test_statements_rest_on_the_lines_that_say_them():
     statements = drafting.ground_sentences(
         [
