@@ -170,6 +170,7 @@ def rewrite(
     context = (
         "" if request.target_language else drafting.context_message(lines, quick_notes, language)
     )
+    spoken = drafting.spoken_sentences(lines)
     stats = llm.Stats()
     chosen = [s for s in sections if s["key"] in keys]
     written: list[grounding.Terms] = []
@@ -189,9 +190,7 @@ def rewrite(
             repair=drafting.salvage("sentences"),
         )
         stats.add(used)
-        kept = drafting.clean_sentences(
-            sentences, section, target, written, drafting.spoken_sentences(lines)
-        )
+        kept = drafting.clean_sentences(sentences, section, target, written, spoken)
         if request.target_language and len(kept) == len(section["statements"]):
             # A translation keeps each statement's sources and verdict, in order.
             statements = [
