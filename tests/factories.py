@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import factory
 from django.utils import timezone
@@ -33,6 +34,13 @@ from sessions.note_templates import BUILTINS
 from therapies.models import TherapyType
 
 PASSWORD = "correct-horse-battery-9"
+
+
+def practice_today() -> date:
+    """Today in the factories' practice's time zone: the day a request of its members runs
+    in. The test process's own zone is UTC, a day ahead of São Paulo from 21:00 there."""
+    zone = Practice._meta.get_field("time_zone").get_default()
+    return timezone.localdate(timezone=ZoneInfo(zone))
 
 
 class UserFactory(factory.django.DjangoModelFactory):

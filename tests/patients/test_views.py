@@ -13,7 +13,7 @@ from django.utils import timezone
 from patients import services
 from patients.models import ConsentEvent, Patient
 from practice.models import AuditEvent, Plan, User
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, practice_today
 
 ROUTES = ["detail", "sessions", "payments", "edit", "archive", "restore", "consent"]
 HTMX = {"HX-Request": "true"}
@@ -253,7 +253,7 @@ def test_bad_input_shows_a_clear_message_and_changes_nothing(
     client_for, assistant, clinic, therapist, field, value, message
 ):
     if value == "the day after tomorrow":
-        value = (timezone.localdate() + timedelta(days=2)).isoformat()
+        value = (practice_today() + timedelta(days=2)).isoformat()
     patient = PatientFactory(practice=clinic, therapist=therapist, full_name="Ana Antes")
     before = state(patient)
     client = client_for(assistant)

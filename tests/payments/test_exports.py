@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 from pypdf import PdfReader
 
 from payments.models import Payment, PaymentStatus
 from practice.models import AuditEvent
+from tests.factories import practice_today
 from tests.payments.conftest import CANARY, CANARY_FIELD, paid
 
 EXPORT = reverse("payments:export")
@@ -118,7 +118,7 @@ def test_csv_follows_the_filters_and_has_no_pages(
     client_for, owner, clinic, therapist, make_payment, ledger
 ):
     for n in range(30):
-        make_payment(clinic, therapist, f"Extra {n}", **paid(timezone.localdate()))
+        make_payment(clinic, therapist, f"Extra {n}", **paid(practice_today()))
     client = client_for(owner)
 
     assert len(read_csv(client.get(EXPORT))) == 1 + 32
@@ -224,7 +224,7 @@ def test_receipt_of_a_payment_marked_paid_today(client_for, assistant, ledger):
     client = client_for(assistant)
     client.post(
         reverse("payments:mark_paid", args=[pending.pk]),
-        {"method": "cash", "paid_on": timezone.localdate().isoformat()},
+        {"method": "cash", "paid_on": practice_today().isoformat()},
     )
     assert Payment.objects.get(pk=pending.pk).status == PaymentStatus.PAID
     response = client.get(reverse("payments:receipt", args=[pending.pk]))

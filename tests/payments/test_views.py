@@ -11,12 +11,11 @@ from decimal import Decimal
 import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 
 from payments.models import Payment, PaymentStatus
 from payments.selectors import patient_payments
 from practice.models import AuditEvent, Membership
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, practice_today
 from tests.payments.conftest import paid
 
 URL = reverse("payments:index")
@@ -54,7 +53,7 @@ def two_payments(clinic, therapist, other_therapist, make_payment):
         other_therapist,
         "Bia Theirs",
         amount=Decimal("90.50"),
-        **paid(timezone.localdate(), "cash"),
+        **paid(practice_today(), "cash"),
     )
     return mine, theirs
 
@@ -115,7 +114,7 @@ def test_empty_practice_says_no_payments_yet(client_for, owner, clinic):
 @pytest.fixture
 def varied(clinic, therapist, other_therapist, make_payment):
     """Four payments that differ in status, method, session day and therapist."""
-    today = timezone.localdate()
+    today = practice_today()
     return {
         "pending": make_payment(
             clinic, therapist, "Ana Pending", starts_at=datetime(2026, 1, 10, 13, tzinfo=UTC)
@@ -198,7 +197,7 @@ def test_no_match_says_so_and_offers_to_clear_the_filters(client_for, owner, var
 
 
 def test_totals_per_status_follow_the_filters(client_for, owner, clinic, therapist, make_payment):
-    today = timezone.localdate()
+    today = practice_today()
     make_payment(clinic, therapist, "Ana", amount=Decimal("100.00"))
     make_payment(clinic, therapist, "Bia", amount=Decimal("50.25"))
     make_payment(clinic, therapist, "Caio", amount=Decimal("80.00"), **paid(today))
@@ -232,7 +231,7 @@ def test_25_per_page_and_the_pages_keep_the_filters(
             f"Patient {n:02d}",
             starts_at=datetime(2026, 1, 1, 12, tzinfo=UTC) + timedelta(days=n),
         )
-    make_payment(clinic, therapist, "Paid One", **paid(timezone.localdate()))
+    make_payment(clinic, therapist, "Paid One", **paid(practice_today()))
     client = client_for(owner)
 
     first = client.get(URL, {"status": "pending"})
@@ -305,7 +304,7 @@ def test_history_restore_gets_the_whole_page(client_for, owner, varied):
 
 def test_mark_paid_from_the_list_over_htmx_answers_the_row(client_for, assistant, two_payments):
     mine, _ = two_payments
-    today = timezone.localdate()
+    today = practice_today()
     headers = {**HTMX, "HX-Target": f"payment-{mine.pk}"}
 
     response = client_for(assistant).post(
@@ -333,7 +332,7 @@ def test_mark_paid_without_javascript_goes_back_to_the_list(client_for, assistan
 
     response = client_for(assistant).post(
         reverse("payments:mark_paid", args=[mine.pk]),
-        {"method": "cash", "paid_on": timezone.localdate().isoformat(), "next": back},
+        {"method": "cash", "paid_on": practice_today().isoformat(), "next": back},
     )
 
     assert response.status_code == 302
@@ -346,7 +345,7 @@ def test_mark_paid_never_redirects_off_site(client_for, owner, two_payments, nex
     mine, _ = two_payments
     response = client_for(owner).post(
         reverse("payments:mark_paid", args=[mine.pk]),
-        {"method": "card", "paid_on": timezone.localdate().isoformat(), "next": next_url},
+        {"method": "card", "paid_on": practice_today().isoformat(), "next": next_url},
     )
     assert response["Location"] == reverse("payments:detail", args=[mine.pk])
 
@@ -358,7 +357,7 @@ def test_mark_paid_from_another_page_over_htmx_redirects_the_browser(
     detail = reverse("payments:detail", args=[mine.pk])
     response = client_for(owner).post(
         reverse("payments:mark_paid", args=[mine.pk]),
-        {"method": "card", "paid_on": timezone.localdate().isoformat(), "next": detail},
+        {"method": "card", "paid_on": practice_today().isoformat(), "next": detail},
         headers={**HTMX, "HX-Target": "main"},
     )
     assert response["HX-Redirect"] == detail
@@ -369,14 +368,14 @@ def test_therapist_marks_their_own_patients_payment_paid(client_for, therapist, 
     mine, _ = two_payments
     response = client_for(therapist).post(
         reverse("payments:mark_paid", args=[mine.pk]),
-        {"method": "pix", "paid_on": timezone.localdate().isoformat()},
+        {"method": "pix", "paid_on": practice_today().isoformat()},
     )
     assert response.status_code == 302
     assert Payment.objects.get(pk=mine.pk).status == PaymentStatus.PAID
 
 
 BAD_MARK_PAID = [
-    {"method": "pix", "paid_on": (timezone.localdate() + timedelta(days=3)).isoformat()},
+    {"method": "pix", "paid_on": (practice_today() + timedelta(days=3)).isoformat()},
     {"method": "gold", "paid_on": "2026-01-01"},
     {"method": "pix", "paid_on": "yesterday"},
     {"paid_on": "2026-01-01"},
@@ -551,7 +550,7 @@ def test_signed_out_visitor_is_sent_to_sign_in(client, two_payments):
 def test_patient_payments_lists_the_patients_visible_payments_with_totals(
     clinic, therapist, other_therapist, make_payment
 ):
-    today = timezone.localdate()
+    today = practice_today()
     older = make_payment(
         clinic,
         therapist,

@@ -14,7 +14,13 @@ from patients.models import Patient
 from payments.models import PaymentStatus
 from practice.models import AuditEvent
 from sessions.selectors import _has_answer
-from tests.factories import AppointmentFactory, PatientFactory, SessionFactory, TherapyTypeFactory
+from tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    SessionFactory,
+    TherapyTypeFactory,
+    practice_today,
+)
 
 
 @pytest.fixture
@@ -209,7 +215,7 @@ def test_assistant_is_not_offered_to_record(client_for, assistant, patient, ther
 def test_payment_status_shows_in_the_list(client_for, therapist, patient, history):
     payment = history[0].payment
     payment.status, payment.method = PaymentStatus.PAID, "pix"
-    payment.paid_on, payment.due_date = timezone.localdate(), None
+    payment.paid_on, payment.due_date = practice_today(), None
     payment.save()
 
     html = client_for(therapist).get(tab(patient)).content.decode()

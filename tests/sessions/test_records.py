@@ -26,6 +26,7 @@ from tests.factories import (
     PatientFactory,
     SessionFactory,
     TherapyTypeFactory,
+    practice_today,
 )
 from therapies.schema import validate_schema
 
@@ -58,7 +59,7 @@ def record_url(appointment: Appointment) -> str:
 
 
 def valid_post(therapy, **overrides) -> dict:
-    today = timezone.localdate().isoformat()
+    today = practice_today().isoformat()
     data = {
         "therapy_type": therapy.pk,
         "minutes": "45",
@@ -258,7 +259,7 @@ def test_the_payment_asks_for_what_its_status_needs(
 
 
 def test_a_paid_session_keeps_only_the_paid_fields(client_for, therapist, past_appointment, reiki):
-    today = timezone.localdate()
+    today = practice_today()
     client_for(therapist).post(
         record_url(past_appointment),
         valid_post(
@@ -762,7 +763,7 @@ def test_the_service_itself_refuses_values_the_form_would_refuse(
             actor=therapist,
             appointment=past_appointment,
             record=Record(therapy_type=reiki, minutes=50, text="", custom_values=values),
-            charge=Charge(Decimal("10"), PaymentStatus.PENDING, due_date=timezone.localdate()),
+            charge=Charge(Decimal("10"), PaymentStatus.PENDING, due_date=practice_today()),
         )
     assert counts() == (0, 0, 0, 0)
 
