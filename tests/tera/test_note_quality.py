@@ -5,9 +5,10 @@ and the assistant's quick actions on a note. These check what can be checked of 
 without reading them (the benchmark, tests/bench/note_quality.py, measures how good they
 are): valid, in the session's language, every section written and none repeating its own
 heading, statements resting on lines of this transcript, and the assistant doing what it
-was asked. A draft of a whole 10-minute session takes about three to four minutes on 2
-cores: from its first minutes alone, the model fills the Assessment and Plan with what was
-not said yet (flagged) and in Portuguese repeats the Subjective as the Objective."""
+was asked. A draft of a whole 10-minute session takes 90 s on 2 idle cores (155 s on a
+slower machine of the same kind): from its first minutes alone, the model fills the
+Assessment and Plan with what was not said yet (flagged) and in Portuguese repeats the
+Subjective as the Objective."""
 
 from __future__ import annotations
 
@@ -61,7 +62,12 @@ def _show(name: str, result: drafting.Draft, capsys) -> None:
 
 
 @pytest.mark.parametrize("name", ["en_cbt_insomnia", "pt_ansiedade_trabalho"])
-def test_the_default_model_drafts_a_soap_note_in_the_sessions_language(name, default_llm, capsys):
+def test_the_default_model_drafts_a_soap_note_in_the_sessions_language(
+    name, default_llm, settings, capsys
+):
+    # The judge reads two statements, not eight: how well it reads is measured on the
+    # labelled set (test_grounding.py); the path is the same, CI's minutes fewer.
+    settings.LLM_JUDGE_MAX = 2
     lines, language = _lines(name)
     result = _draft(lines, language)
     _show(name, result, capsys)
